@@ -1,0 +1,2 @@
+"""Command-line interface of sscn."""
+__version__ = "0.1.0"

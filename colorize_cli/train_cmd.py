@@ -1,0 +1,82 @@
+"""`sscn train`: self-augmented training (paper §3.5, §4.1)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import reported_errors, stderr_is_terminal
+
+
+def train(
+    data: Path = typer.Argument(..., help="Folder of photos (searched recursively; class subfolders become labels)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, metrics.jsonl, previews, model.safetensors."),
+    config: str = typer.Option("base", help="Model size: tiny, base or paper."),
+    encoder: Optional[str] = typer.Option(None, help="Override the config's reference encoder: effnet-lite0 or resnet."),
+    steps: int = typer.Option(10000, help="Optimiser steps."),
+    batch_size: int = typer.Option(8, help="Pairs per step (per process under torchrun)."),
+    lr: float = typer.Option(1e-4, help="Adam learning rate (paper: 1e-4)."),
+    warmup: int = typer.Option(200, help="Linear warm-up steps before the cosine decay."),
+    size: int = typer.Option(256, help="Side of the square training crops."),
+    k: Optional[int] = typer.Option(None, "--k", help="Top-k CAM positions (default: the config's, 256)."),
+    r: Optional[int] = typer.Option(None, "--r", help="Random extra positions (default: the config's, 256)."),
+    val: Optional[Path] = typer.Option(None, help="Held-out photo folder for periodic validation PSNR."),
+    init: Optional[Path] = typer.Option(None, help="Start from these weights (.safetensors), e.g. the shipped model."),
+    resume: bool = typer.Option(False, help="Continue the run in --out exactly where it stopped."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    seed: int = typer.Option(0, help="Seed of the pair generator and of the random selection."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the network."),
+    freeze_encoder: bool = typer.Option(False, help="Keep E's pretrained backbone and CAM classifier fixed."),
+    workers: int = typer.Option(4, help="DataLoader workers for datasets too large to hold in memory."),
+    log_every: int = typer.Option(10, help="Steps between metrics lines."),
+    preview_every: int = typer.Option(500, help="Steps between preview grids."),
+    val_every: int = typer.Option(500, help="Steps between validations."),
+    checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
+    debug: bool = typer.Option(False, help="Show tracebacks."),
+) -> None:
+    """Train SSCN on a folder of photos with self-augmented pairs.
+
+    Examples:
+
+      sscn train photos/train --out runs/base --steps 20000 --val photos/val
+
+      sscn train photos/train --out runs/base --resume
+
+      torchrun --nproc_per_node 8 -m colorize_cli train photos/train --out runs/base
+    """
+    with reported_errors(debug):
+        from train.loop import Trainer, TrainOptions
+
+        options = TrainOptions(
+            data=str(data), out=str(out), config=config, encoder=encoder, steps=steps, batch_size=batch_size,
+            lr=lr, warmup=warmup, size=size, k=k, r=r, val=str(val) if val else None, init=str(init) if init else None,
+            resume=resume, device=device, seed=seed, compile=compile, freeze_encoder=freeze_encoder,
+            workers=workers, log_every=log_every, preview_every=preview_every, val_every=val_every,
+            checkpoint_every=checkpoint_every,
+        )
+        trainer = Trainer(options)
+        try:
+            _run_with_progress(trainer)
+        finally:
+            trainer.close()
+
+
+def _run_with_progress(trainer) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not (trainer.ddp.main and stderr_is_terminal()):
+        trainer.run()
+        console.print(f"trained to step {trainer.step}; weights in {trainer.out / 'model.safetensors'}")
+        return
+    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("train", total=trainer.options.steps, completed=trainer.step, info="")
+
+        def update(step: int, terms: dict) -> None:
+            progress.update(task, completed=step, info=f"loss {terms['loss']:.3f}  psnr {terms['psnr_stage2']:.2f}")
+
+        trainer.run(update)
+    console.print(f"trained to step {trainer.step}; weights in {trainer.out / 'model.safetensors'}")

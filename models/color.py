@@ -1,0 +1,157 @@
+"""sRGB <-> CIE Lab (D65) in torch, and the network's Lab scaling.
+
+Same formulas and constants as scikit-image's `rgb2lab` / `lab2rgb` (the test oracle). Every function
+takes `(*, 3, H, W)` tensors (channel dim at -3), is differentiable, batched and device-agnostic.
+Ranges: RGB in [0, 1]; L in [0, 100]; a, b roughly in [-110, 110].
+
+The network sees L as `L/50 - 1` and predicts ab as `ab/110` (DESIGN.md, from the authors' code).
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+_XYZ_FROM_RGB = torch.tensor([
+    [0.412453, 0.357580, 0.180423],
+    [0.212671, 0.715160, 0.072169],
+    [0.019334, 0.119193, 0.950227],
+], dtype=torch.float64)
+_RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB)
+_WHITE_D65 = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+
+L_SCALE, AB_SCALE = 50.0, 110.0
+
+
+def _check(image: torch.Tensor) -> None:
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(image).__name__}")
+    if image.dim() < 3 or image.shape[-3] != 3:
+        raise ValueError(f"expected shape (*, 3, H, W), got {tuple(image.shape)}")
+
+
+def _mix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Apply a 3x3 colour matrix over the channel dim of a (*, 3, H, W) tensor."""
+    return torch.einsum("ij,...jhw->...ihw", matrix.to(image), image)
+
+
+def _white(image: torch.Tensor) -> torch.Tensor:
+    return _WHITE_D65.to(image).view(3, 1, 1)
+
+
+def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    return torch.where(rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+
+
+def linear_to_srgb(rgb: torch.Tensor) -> torch.Tensor:
+    return torch.where(rgb > 0.0031308, 1.055 * rgb.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, rgb * 12.92)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (*, 3, H, W) in [0, 1] -> Lab (*, 3, H, W), L in [0, 100]."""
+    _check(rgb)
+    xyz = _mix(_XYZ_FROM_RGB, srgb_to_linear(rgb)) / _white(rgb)
+    eps = 0.008856
+    f = torch.where(xyz > eps, xyz.clamp(min=eps) ** (1 / 3), 7.787 * xyz + 16.0 / 116.0)
+    fx, fy, fz = f.unbind(-3)
+    y = xyz[..., 1, :, :]
+    lightness = torch.where(y > eps, 116.0 * fy - 16.0, 903.3 * y)
+    return torch.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """Lab -> linear-light RGB, unclipped (values outside [0, 1] are out of the sRGB gamut)."""
+    _check(lab)
+    lightness, a, b = lab.unbind(-3)
+    fy = (lightness + 16.0) / 116.0
+    f = torch.stack([a / 500.0 + fy, fy, (fy - b / 200.0).clamp(min=0.0)], dim=-3)
+    xyz = torch.where(f > 0.2068966, f.clamp(min=0.2068966) ** 3, (f - 16.0 / 116.0) / 7.787)
+    return _mix(_RGB_FROM_XYZ, xyz * _white(lab))
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (*, 3, H, W) -> sRGB in [0, 1] (out-of-gamut values clipped, as scikit-image does)."""
+    return linear_to_srgb(lab_to_linear_rgb(lab).clamp(0.0, 1.0))
+
+
+def lab_to_rgb_keep_lightness(lab: torch.Tensor, steps: int = 12) -> torch.Tensor:
+    """Lab -> sRGB, pulling out-of-gamut ab towards grey instead of clipping RGB.
+
+    Clipping RGB changes lightness; here each out-of-gamut pixel's ab is scaled by the largest factor
+    in [0, 1] (bisection, `steps` halvings) that keeps it in gamut, so the output's L is the input's L.
+    Not differentiable (inference only).
+    """
+    with torch.no_grad():
+        linear = lab_to_linear_rgb(lab)
+        outside = ((linear < 0) | (linear > 1)).any(dim=-3, keepdim=True)
+        if outside.any():
+            lo = torch.zeros_like(outside, dtype=lab.dtype)
+            hi = torch.ones_like(lo)
+            lightness, ab = lab[..., :1, :, :], lab[..., 1:, :, :]
+            for _ in range(steps):
+                mid = (lo + hi) / 2
+                rgb_mid = lab_to_linear_rgb(torch.cat([lightness, ab * mid], dim=-3))
+                fits = ((rgb_mid >= 0) & (rgb_mid <= 1)).all(dim=-3, keepdim=True)
+                lo = torch.where(fits, mid, lo)
+                hi = torch.where(fits, hi, mid)
+            scale = torch.where(outside, lo, torch.ones_like(lo))
+            linear = lab_to_linear_rgb(torch.cat([lightness, ab * scale], dim=-3))
+        return linear_to_srgb(linear.clamp(0.0, 1.0))
+
+
+def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] -> network input in [-1, 1]."""
+    return lightness / L_SCALE - 1.0
+
+
+def denormalize_l(l_norm: torch.Tensor) -> torch.Tensor:
+    return (l_norm + 1.0) * L_SCALE
+
+
+def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
+    return ab / AB_SCALE
+
+
+def denormalize_ab(ab_norm: torch.Tensor) -> torch.Tensor:
+    return ab_norm * AB_SCALE
+
+
+def rgb_to_network_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """sRGB (B, 3, H, W) -> (L scaled to [-1, 1] (B, 1, H, W), ab scaled by 1/110 (B, 2, H, W))."""
+    lab = rgb_to_lab(rgb)
+    return normalize_l(lab[:, :1]), normalize_ab(lab[:, 1:])
+
+
+def network_lab_to_rgb(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
+    """Inverse of `rgb_to_network_lab`, differentiable (RGB clipped to [0, 1])."""
+    return lab_to_rgb(torch.cat([denormalize_l(l_norm), denormalize_ab(ab_norm)], dim=1))
+
+
+# --- quantised ab bins for the histogram loss (eq. 5) -------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def ab_bin_centers(grid: int = 10, limit: float = 110.0) -> torch.Tensor:
+    """Centres (Q, 2) of the in-gamut cells of the ab plane quantised with `grid` (paper: Q = 313).
+
+    A cell is kept when its centre is inside the sRGB gamut for at least one L in [0, 100].
+    """
+    axis = torch.arange(-limit, limit + 1e-6, grid, dtype=torch.float64)
+    a, b = torch.meshgrid(axis, axis, indexing="ij")
+    centers = torch.stack([a.flatten(), b.flatten()], dim=1)                 # (G*G, 2)
+    lightness = torch.linspace(1.0, 99.0, 99, dtype=torch.float64)
+    lab = torch.stack([
+        lightness[:, None].expand(-1, len(centers)),
+        centers[None, :, 0].expand(len(lightness), -1),
+        centers[None, :, 1].expand(len(lightness), -1),
+    ])[None]                                                                   # (1, 3, nL, G*G)
+    linear = lab_to_linear_rgb(lab)[0]
+    in_gamut = ((linear >= 0) & (linear <= 1)).all(dim=0).any(dim=0)           # (G*G,)
+    return centers[in_gamut].float()
+
+
+def ab_to_bin(ab: torch.Tensor, grid: int = 10) -> torch.Tensor:
+    """ab (B, 2, H, W) in Lab units -> index (B, H, W) of the nearest in-gamut bin centre."""
+    centers = ab_bin_centers(grid).to(ab)                                      # (Q, 2)
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)                               # (B*H*W, 2)
+    nearest = torch.cdist(flat, centers).argmin(dim=1)
+    return nearest.view(ab.shape[0], *ab.shape[2:])

@@ -1,0 +1,158 @@
+"""`Colorizer`, the inference engine every subcommand uses.
+
+Load the model once, encode a reference once (`set_reference` / `set_palette`), then colorize any number of
+targets of any size: each target's L is resized to the working resolution, the network predicts ab there, the
+ab is upsampled to the target's own size and merged with its original full-resolution L on the device.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import default_weights_path, load_checkpoint
+from .color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
+from .ldt import check_selection
+from .palette import palette_image
+from .sscn import SSCN, ReferenceEncoding
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_MERGE_ROWS = 256  # full-resolution Lab -> RGB is done in bands of rows to bound memory on large photos
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; 'cpu', 'cuda', 'cuda:N' are taken as given (and checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    return resolved
+
+
+def working_size(size: int) -> int:
+    """The network's square working resolution: `size` rounded to a multiple of 32 (E's stride)."""
+    if not 32 <= size <= 4096:
+        raise ValueError(f"working size must be between 32 and 4096 (got {size})")
+    return max(32, round(size / 32) * 32)
+
+
+def image_to_float(image: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) uint8 / uint16-as-int32 / float image -> float32 in [0, 1] with 3 channels."""
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"expected an image tensor of shape (1|3, H, W), got {tuple(image.shape)}")
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
+    elif not image.is_floating_point():
+        raise ValueError(f"unsupported image dtype {image.dtype}")
+    image = image.float()
+    return image.expand(3, -1, -1) if image.shape[0] == 1 else image
+
+
+@dataclass
+class ColorizeResult:
+    rgb: torch.Tensor                  # (3, H, W) float in [0, 1], on the CPU
+    rgb_stage1: torch.Tensor | None    # the coarse (GCT) result, when asked for
+
+
+class Colorizer:
+    """Reference-based colorization with a loaded SSCN.
+
+    >>> colorizer = Colorizer()                       # shipped weights, CUDA when present
+    >>> colorizer.set_reference(ref)                  # (3, H, W) uint8 or float in [0, 1]
+    >>> [result] = colorizer.colorize([gray])         # (1|3, H, W) -> ColorizeResult
+    """
+
+    def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
+                 size: int = 256, k: int | None = None, r: int | None = None, dense: bool = False,
+                 seed: int = 0, model: SSCN | None = None) -> None:
+        self.device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        self.precision = ("bf16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
+        self.size = working_size(size)
+        self.model = model if model is not None else load_checkpoint(weights or default_weights_path())
+        self.model = self.model.to(self.device).eval()
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.k = self.model.config.k if k is None else k
+        self.r = self.model.config.r if r is None else r
+        if not dense:
+            check_selection(self.k, self.r)
+        self.dense = dense
+        self.seed = seed
+        self.reference: ReferenceEncoding | None = None
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _to_working(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, S, S) with antialiasing when shrinking."""
+        return F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                             antialias=True)
+
+    @torch.inference_mode()
+    def set_reference(self, image: torch.Tensor) -> ReferenceEncoding:
+        """Encode a reference (3, H, W) once: features, style vector, CAM and the selected keys/values."""
+        rgb = image_to_float(image).to(self.device)[None]
+        rgb = self._to_working(rgb).clamp(0.0, 1.0)
+        if self.device.type == "cuda":
+            rgb = rgb.contiguous(memory_format=torch.channels_last)
+        generator = torch.Generator().manual_seed(self.seed)
+        with self._autocast():
+            self.reference = self.model.encode_reference(rgb, self.k, self.r, self.dense, generator)
+        return self.reference
+
+    def set_palette(self, colors: list[tuple[int, int, int]], weights: list[float] | None = None) -> torch.Tensor:
+        """Use a swatch image built from `colors` (RGB 0-255) as the reference; returns that image (3, S, S)."""
+        swatch = palette_image(colors, weights, self.size)
+        self.set_reference(swatch)
+        return swatch
+
+    @torch.inference_mode()
+    def colorize(self, images: list[torch.Tensor], stage1: bool = False) -> list[ColorizeResult]:
+        """Colorize targets (each (1|3, H, W), any size) with the current reference; one batch, one forward."""
+        if self.reference is None:
+            raise RuntimeError("set a reference (set_reference / set_palette) before colorizing")
+        if not images:
+            return []
+        lightness = [rgb_to_lab(image_to_float(img).to(self.device)[None])[:, :1] for img in images]  # (1,1,H,W)
+        l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)              # (B,1,S,S)
+        l_norm = normalize_l(l_work)
+        if self.device.type == "cuda":
+            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            output = self.model(l_norm, self.reference)
+        results = []
+        for index, l_full in enumerate(lightness):
+            rgb = self._merge(l_full, output.ab[index:index + 1])
+            coarse = self._merge(l_full, output.ab_coarse[index:index + 1]) if stage1 else None
+            results.append(ColorizeResult(rgb, coarse))
+        return results
+
+    def _merge(self, l_full: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
+        """Upsample predicted ab (1, 2, S, S) to L's size (1, 1, H, W) and convert to RGB (3, H, W) on the CPU."""
+        height, width = l_full.shape[-2:]
+        ab = denormalize_ab(F.interpolate(ab_norm.float(), size=(height, width), mode="bilinear",
+                                          align_corners=False))
+        rgb = torch.empty(3, height, width, dtype=torch.float32)
+        for top in range(0, height, _MERGE_ROWS):
+            band = slice(top, top + _MERGE_ROWS)
+            lab = torch.cat([l_full[..., band, :], ab[..., band, :]], dim=1)
+            rgb[:, band] = lab_to_rgb_keep_lightness(lab)[0].cpu()
+        return rgb

@@ -1,0 +1,187 @@
+"""Self-augmented training pairs, built on the device for a whole batch at once (paper §4.1, [19], [004]).
+
+From one photo: target = random resized crop + flip; reference = thin-plate-spline warp of the same photo with
+random rotation / crop and mild appearance noise. A share of pairs is violently deformed to imitate unrelated
+references (supplementary: 20 %), and a small share uses palette swatches of the photo's dominant colours.
+
+Every geometric transform is expressed as a sampling grid for `grid_sample` in normalised [-1, 1] coordinates
+(x right, y down), so a pair costs one `grid_sample` per image side, with no per-sample Python loop.
+All randomness comes from one `torch.Generator` living on the batch's device.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=device) * (high - low) + low
+
+
+def identity_grid(batch: int, height: int, width: int, device, dtype=torch.float32) -> torch.Tensor:
+    """(B, H, W, 2) pixel-centre coordinates in [-1, 1] (align_corners=False convention)."""
+    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width * 2 - 1
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)        # (H, W, 2) as (x, y)
+    return grid.expand(batch, height, width, 2)
+
+
+def _tps_kernel(distance_sq: torch.Tensor) -> torch.Tensor:
+    """Thin-plate radial basis U(r) = r^2 log r^2 (0 at r = 0)."""
+    return distance_sq * torch.log(distance_sq.clamp(min=1e-12))
+
+
+def tps_grid(control: torch.Tensor, displaced: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Thin-plate-spline sampling grid (B, H, W, 2) that maps `control` points (B, N, 2) to `displaced`.
+
+    Output pixel at a control point samples the input at the displaced point; in between the TPS interpolates
+    with minimum bending energy. control == displaced gives the identity grid.
+    """
+    batch, points, _ = control.shape
+    kernel = _tps_kernel(torch.cdist(control, control) ** 2)                                # (B, N, N)
+    affine = torch.cat([torch.ones_like(control[..., :1]), control], dim=-1)                # (B, N, 3)
+    system = torch.zeros(batch, points + 3, points + 3, device=control.device, dtype=control.dtype)
+    system[:, :points, :points] = kernel
+    system[:, :points, points:] = affine
+    system[:, points:, :points] = affine.transpose(1, 2)
+    rhs = torch.cat([displaced, displaced.new_zeros(batch, 3, 2)], dim=1)                   # (B, N+3, 2)
+    weights = torch.linalg.solve(system, rhs)                                                # (B, N+3, 2)
+    grid = identity_grid(batch, height, width, control.device, control.dtype).reshape(batch, -1, 2)  # (B, HW, 2)
+    basis = torch.cat([_tps_kernel(torch.cdist(grid, control) ** 2),
+                       torch.ones_like(grid[..., :1]), grid], dim=-1)                       # (B, HW, N+3)
+    return (basis @ weights).view(batch, height, width, 2)
+
+
+def control_points(batch: int, per_side: int, device, dtype=torch.float32) -> torch.Tensor:
+    """A regular per_side x per_side lattice of control points in [-1, 1], (B, per_side^2, 2)."""
+    axis = torch.linspace(-1, 1, per_side, device=device, dtype=dtype)
+    lattice = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).reshape(-1, 2)
+    return lattice.expand(batch, -1, -1)
+
+
+def random_tps_grid(batch: int, height: int, width: int, strength: torch.Tensor, generator: torch.Generator,
+                    per_side: int = 5) -> torch.Tensor:
+    """TPS grid with control points displaced uniformly by up to `strength` (B,) (in [-1, 1] units)."""
+    device = strength.device
+    control = control_points(batch, per_side, device)
+    jitter = _uniform((batch, per_side * per_side, 2), -1.0, 1.0, generator, device)
+    return tps_grid(control, control + jitter * strength[:, None, None], height, width)
+
+
+def affine_matrices(angle: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """(B, 2, 3) matrices mapping output coordinates to input: rotate by `angle` (radians), zoom to `scale`
+    (< 1 crops), translate by `shift` (B, 2), mirror horizontally where `flip` (B,) is True."""
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    mirror = 1.0 - 2.0 * flip.to(angle.dtype)
+    row_x = torch.stack([cos * mirror, -sin, shift[:, 0]], dim=-1)
+    row_y = torch.stack([sin * mirror, cos, shift[:, 1]], dim=-1)
+    return torch.stack([row_x, row_y], dim=1)
+
+
+def apply_affine(grid: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    """Compose: sample at A @ [grid; 1]. grid (B, H, W, 2), matrices (B, 2, 3)."""
+    return torch.einsum("bhwj,bij->bhwi", grid, matrices[:, :, :2]) + matrices[:, None, None, :, 2]
+
+
+def random_crop_matrices(batch: int, min_scale: float, max_scale: float, generator: torch.Generator, device,
+                         flip_prob: float = 0.0, max_angle: float = 0.0) -> torch.Tensor:
+    """Random resized crop (scale = side of the crop relative to the image), optional flip and rotation.
+
+    The shift keeps the crop's centre such that its (unrotated) window stays inside the image.
+    """
+    scale = _uniform((batch,), min_scale, max_scale, generator, device)
+    shift = _uniform((batch, 2), -1.0, 1.0, generator, device) * (1.0 - scale)[:, None]
+    angle = _uniform((batch,), -max_angle, max_angle, generator, device)
+    flip = torch.rand(batch, generator=generator, device=device) < flip_prob
+    return affine_matrices(angle, scale, shift, flip)
+
+
+def appearance_noise(rgb: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Mild per-image brightness / contrast jitter and pixel noise; rgb (B, 3, H, W) in [0, 1]."""
+    if strength == 0:
+        return rgb
+    batch, device = rgb.shape[0], rgb.device
+    gain = 1.0 + _uniform((batch, 1, 1, 1), -strength, strength, generator, device)
+    offset = _uniform((batch, 1, 1, 1), -strength, strength, generator, device) * 0.5
+    noise = torch.randn(rgb.shape, generator=generator, device=device) * (strength * 0.1)
+    mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
+    return ((rgb - mean) * gain + mean + offset + noise).clamp(0.0, 1.0)
+
+
+def batched_dominant_colors(rgb: torch.Tensor, count: int, generator: torch.Generator,
+                            iterations: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched k-means over a 32x32 thumbnail: colours (B, count, 3) and shares (B, count) per image."""
+    thumb = F.adaptive_avg_pool2d(rgb, 32).flatten(2).transpose(1, 2)                     # (B, 1024, 3)
+    batch, pixels, _ = thumb.shape
+    start = torch.randint(0, pixels, (batch, count), generator=generator, device=rgb.device)
+    centers = thumb.gather(1, start[..., None].expand(-1, -1, 3))                          # (B, count, 3)
+    for _ in range(iterations):
+        assign = torch.cdist(thumb, centers).argmin(dim=-1)                                 # (B, 1024)
+        one_hot = F.one_hot(assign, count).to(thumb.dtype)                                  # (B, 1024, count)
+        members = one_hot.sum(dim=1)                                                        # (B, count)
+        sums = one_hot.transpose(1, 2) @ thumb                                              # (B, count, 3)
+        centers = torch.where(members[..., None] > 0, sums / members.clamp(min=1)[..., None], centers)
+    shares = F.one_hot(torch.cdist(thumb, centers).argmin(dim=-1), count).to(thumb.dtype).mean(dim=1)
+    return centers, shares
+
+
+def swatch_images(colors: torch.Tensor, shares: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Vertical stripes, widths proportional to `shares`: colors (B, K, 3) -> (B, 3, H, W)."""
+    edges = shares.cumsum(dim=1)                                                            # (B, K)
+    xs = (torch.arange(width, device=colors.device, dtype=colors.dtype) + 0.5) / width
+    stripe = torch.searchsorted(edges.contiguous(), xs.expand(colors.shape[0], -1).contiguous())
+    stripe = stripe.clamp(max=colors.shape[1] - 1)                                          # (B, W)
+    row = colors.gather(1, stripe[..., None].expand(-1, -1, 3))                            # (B, W, 3)
+    return row.transpose(1, 2)[:, :, None, :].expand(-1, -1, height, -1)
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    size: int = 256                 # side of target and reference
+    target_scale: tuple[float, float] = (0.6, 1.0)
+    tps_strength: float = 0.1       # control-point displacement, [-1, 1] units
+    max_rotation_deg: float = 15.0
+    ref_scale: tuple[float, float] = (0.75, 1.0)
+    appearance: float = 0.05
+    violent_share: float = 0.2      # supplementary: ~20 % violently deformed pairs
+    violent_tps_strength: float = 0.4
+    palette_share: float = 0.05
+    palette_colors: int = 6
+
+
+@dataclass
+class TrainingPair:
+    target: torch.Tensor      # (B, 3, S, S) colour truth; its L is the network input
+    reference: torch.Tensor   # (B, 3, S, S)
+
+
+def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Generator) -> TrainingPair:
+    """photos (B, 3, H, W) uint8 or float in [0, 1] on the device -> a batch of (target, reference) pairs."""
+    photos = photos.float() / 255.0 if photos.dtype == torch.uint8 else photos.float()
+    batch, device, size = photos.shape[0], photos.device, settings.size
+    base = identity_grid(batch, size, size, device)
+    crop = random_crop_matrices(batch, *settings.target_scale, generator, device, flip_prob=0.5)
+    target = F.grid_sample(photos, apply_affine(base, crop), mode="bilinear", padding_mode="reflection",
+                           align_corners=False)
+
+    violent = torch.rand(batch, generator=generator, device=device) < settings.violent_share
+    strength = torch.where(violent, settings.violent_tps_strength, settings.tps_strength)
+    max_angle = math.radians(settings.max_rotation_deg)
+    angle_limit = torch.where(violent, math.pi, max_angle)
+    ref_affine = random_crop_matrices(batch, *settings.ref_scale, generator, device, flip_prob=0.0)
+    angle = _uniform((batch,), -1.0, 1.0, generator, device) * angle_limit
+    rotation = affine_matrices(angle, torch.ones_like(angle), torch.zeros(batch, 2, device=device),
+                               torch.zeros(batch, dtype=torch.bool, device=device))
+    warp = random_tps_grid(batch, size, size, strength, generator)
+    ref_grid = apply_affine(apply_affine(apply_affine(warp, rotation), ref_affine), crop)
+    reference = F.grid_sample(photos, ref_grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    reference = appearance_noise(reference, settings.appearance, generator)
+
+    palette = torch.rand(batch, generator=generator, device=device) < settings.palette_share
+    colors, shares = batched_dominant_colors(target, settings.palette_colors, generator)
+    swatches = swatch_images(colors, shares, size, size)
+    reference = torch.where(palette[:, None, None, None], swatches, reference)
+    return TrainingPair(target.clamp(0.0, 1.0), reference)
