@@ -6,6 +6,10 @@ from typing import Optional
 import typer
 
 from . import __version__
+from .bench_cmd import bench
+from .colorize_cmd import colorize
+from .evaluate_cmd import evaluate
+from .palette_cmd import palette
 from .train_cmd import train
 
 app = typer.Typer(
@@ -31,4 +35,8 @@ def main(
     """Colorize grayscale photos and video from a colour reference image."""
 
 
+app.command("colorize")(colorize)
+app.command("palette")(palette)
 app.command("train")(train)
+app.command("evaluate")(evaluate)
+app.command("bench")(bench)
