@@ -1,9 +1,229 @@
-"""`sscn bench` (being written)."""
+"""`sscn bench`: speed, memory and achieved TFLOP/s of the network, and `sscn colorize` end to end."""
 from __future__ import annotations
 
-from .errors import CLIError
+import contextlib
+import io
+import json
+import os
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import CLIError, reported_errors, stderr_is_terminal
+
+# The reference of the end-to-end runs: a palette, so that no reference file is needed (any reference
+# costs the same: it is encoded once).
+_PALETTE = [(230, 57, 70), (241, 250, 238), (168, 218, 220), (69, 123, 157), (29, 53, 87)]
 
 
-def bench() -> None:
-    """Not written yet."""
-    raise CLIError("sscn bench is not available yet")
+def bench(
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    sizes: str = typer.Option("256,512,1024", help="Working resolutions to time, comma-separated (multiples of 32)."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Targets per forward pass."),
+    precision: str = typer.Option("auto", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA, fp32 on CPU)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", show_default=False,
+                                           help="Model weights (.safetensors; default: the shipped model)."),
+    config: Optional[str] = typer.Option(None, "--config", show_default=False,
+                                         help="Time a randomly initialised model of this size (tiny, base, paper) "
+                                              "instead of loading weights: timings do not depend on weight values."),
+    modes: str = typer.Option("sparse,dense", help="Attention modes to time: sparse, dense or both."),
+    runs: Optional[int] = typer.Option(None, "--runs", show_default=False,
+                                       help="Timed runs per measurement, median reported (default: 10 on CUDA, "
+                                            "3 on the CPU)."),
+    warmup: int = typer.Option(2, help="Untimed runs before each measurement."),
+    threads: Optional[int] = typer.Option(None, "--threads", show_default=False,
+                                          help="CPU threads torch may use (default: torch's choice)."),
+    folder: Optional[Path] = typer.Option(None, "--folder", show_default=False,
+                                          help="Also time `sscn colorize` over this folder's images: decode, "
+                                               "colorize at the first --sizes size, write PNG."),
+    video: Optional[Path] = typer.Option(None, "--video", show_default=False,
+                                         help="Also time `sscn colorize` over this video: decode, colorize, encode."),
+    json_output: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+    debug: bool = typer.Option(False, help="Show tracebacks."),
+) -> None:
+    """Time the network with a cached reference (as `sscn colorize` uses it), sparse and dense attention, at
+    several working sizes: ms per image, images/s, peak memory (CUDA: allocated; CPU: the process's peak
+    RSS), achieved TFLOP/s and its share of the device's dense bf16/fp16 peak where known. --folder and
+    --video add end-to-end figures of `sscn colorize` (decode, model, encode). A table goes to stderr;
+    --json prints everything, with the device, torch version and date, on stdout.
+
+    Examples:
+
+      sscn bench --device cuda --batch-size 8
+
+      sscn bench --device cpu --threads 4 --sizes 256,512 --config base --runs 3
+
+      sscn bench --folder photos/ --video street.mp4 --sizes 256 --json > bench.json
+    """
+    with reported_errors(debug):
+        import torch
+
+        from models import SSCN, default_weights_path, get_config, load_checkpoint
+        from models.benchmark import MODES, benchmark, device_name
+        from models.colorizer import resolve_device, resolve_precision
+        from models.flops import count_parameters
+
+        size_list = _parse_sizes(sizes)
+        mode_list = _parse_modes(modes, MODES)
+        if batch_size < 1:
+            raise CLIError(f"--batch-size must be at least 1 (got {batch_size})")
+        if runs is not None and runs < 1:
+            raise CLIError(f"--runs must be at least 1 (got {runs})")
+        if warmup < 0:
+            raise CLIError(f"--warmup must be at least 0 (got {warmup})")
+        if threads is not None:
+            if threads < 1:
+                raise CLIError(f"--threads must be at least 1 (got {threads})")
+            torch.set_num_threads(threads)
+        for path, what in ((folder, "folder"), (video, "video")):
+            if path is not None and not path.exists():
+                raise CLIError(f"{path}: no such {what}")
+        torch_device = resolve_device(device)
+        resolved_precision = resolve_precision(precision, torch_device)
+        runs = runs or (10 if torch_device.type == "cuda" else 3)
+
+        if config is not None:
+            if weights is not None:
+                raise CLIError("give --weights or --config (random weights), not both")
+            torch.manual_seed(0)
+            model, weights_label = SSCN(get_config(config)), "random weights"
+        else:
+            path = weights or default_weights_path()
+            if weights is None and not path.is_file():
+                raise CLIError(f"{path}: shipped weights not found (pass --weights FILE, or --config base to "
+                               "time random weights)")
+            model, weights_label = load_checkpoint(path), str(path)
+
+        report = {
+            "device": device_name(torch_device), "torch": torch.__version__,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": model.config.name, "weights": weights_label, "parameters": count_parameters(model),
+            "precision": resolved_precision, "batch_size": batch_size, "runs": runs, "warmup": warmup,
+            "k": model.config.k, "r": model.config.r,
+        }
+        with _progress(len(size_list) * len(mode_list)) as advance:
+            timings = benchmark(model, size_list, tuple(mode_list), on_result=advance, batch_size=batch_size,
+                                runs=runs, warmup=warmup, device=str(torch_device), precision=resolved_precision)
+        report["network"] = [timing.as_dict() for timing in timings]
+        report["end_to_end"] = []
+        if folder is not None or video is not None:
+            settings = {"device": str(torch_device), "precision": resolved_precision, "size": size_list[0],
+                        "dense": mode_list == ["dense"], "batch_size": batch_size}
+            with tempfile.TemporaryDirectory(prefix="sscn-bench-") as work:
+                weights_file = _weights_file(model, weights, config, Path(work))
+                for kind, source in (("folder", folder), ("video", video)):
+                    if source is not None:
+                        report["end_to_end"].append(_end_to_end(kind, source, weights_file, Path(work), settings))
+        _print_tables(report)
+        if json_output:
+            typer.echo(json.dumps(report, indent=2))
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CLIError(f"--sizes {text!r}: expected comma-separated integers such as 256,512,1024") from None
+    bad = [size for size in sizes if size < 32 or size > 4096 or size % 32]
+    if not sizes or bad:
+        raise CLIError(f"--sizes {text!r}: each size must be a multiple of 32 between 32 and 4096")
+    return sizes
+
+
+def _parse_modes(text: str, known: tuple[str, ...]) -> list[str]:
+    modes = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [mode for mode in modes if mode not in known]
+    if not modes or unknown:
+        raise CLIError(f"--modes {text!r}: choose sparse, dense or sparse,dense")
+    return list(dict.fromkeys(modes))
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """Yields a callback advancing a rich progress bar on stderr (nothing when stderr is not a terminal)."""
+    if not stderr_is_terminal():
+        yield lambda timing: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as progress:
+        task = progress.add_task("bench", total=total)
+        yield lambda timing: progress.advance(task)
+
+
+def _weights_file(model, weights: Optional[Path], config: Optional[str], work: Path) -> Path | None:
+    """What `sscn colorize` is given as --weights: the file used, or the random model saved to `work`."""
+    if config is None:
+        return weights
+    from models import save_checkpoint
+
+    path = work / f"random-{config}.safetensors"
+    save_checkpoint(model, path)
+    return path
+
+
+def _end_to_end(kind: str, source: Path, weights: Path | None, work: Path, settings: dict) -> dict:
+    """Run the `sscn colorize` engine over a folder's images or a video, writing into `work`, and time it."""
+    from .runner import Group, RunSettings, run_groups
+    from .targets import discover, is_video, plan_jobs
+
+    targets = discover([str(source)], recursive=False, exclude=[], stdin=[])
+    targets = [t for t in targets if is_video(t.path) == (kind == "video")]
+    if not targets:
+        raise CLIError(f"{source}: no {'video' if kind == 'video' else 'images'} to time")
+    jobs = plan_jobs(targets, str(work / kind) + os.sep, None)
+    run_settings = RunSettings(weights=weights, overwrite=True, quiet=True, json=True, **settings)
+    group = Group(lambda colorizer: colorizer.set_palette(_PALETTE), jobs)
+    summary_text = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(summary_text):     # the engine's JSON summary, read back below
+        code = run_groups([group], run_settings)
+    seconds = time.perf_counter() - start
+    summary = json.loads(summary_text.getvalue())
+    if code:
+        failed = next(item for item in summary["items"] if item["status"] == "failed")
+        raise CLIError(f"end-to-end {kind} run failed: {failed.get('error', failed['input'])}")
+    return {"kind": kind, "source": str(source), "files": summary["done"], "images": summary["images"],
+            "size": settings["size"], "mode": "dense" if settings["dense"] else "sparse",
+            "seconds": round(seconds, 3), "images_per_second": summary["images_per_second"]}
+
+
+def _print_tables(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True, width=None if stderr_is_terminal() else 160)
+    table = Table(title=f"sscn bench: {report['config']} ({report['weights']}), {report['precision']}, "
+                        f"batch {report['batch_size']}, median of {report['runs']} runs",
+                  caption=f"{report['device']}, torch {report['torch']}, {report['date']}; "
+                          "memory: CUDA max allocated, CPU peak RSS of the process so far")
+    for column in ("size", "mode", "positions", "ms/image", "images/s", "peak MB", "GFLOP/image", "TFLOP/s",
+                   "of peak"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for row in report["network"]:
+        if row["error"]:
+            table.add_row(f"{row['size']}²", row["mode"], str(row["positions"]), row["error"], "", "", "", "", "")
+            continue
+        table.add_row(
+            f"{row['size']}²", row["mode"], str(row["positions"]), f"{row['ms_per_image']:.2f}",
+            f"{row['images_per_second']:.1f}",
+            "-" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:.0f}",
+            f"{row['gflops_per_image']:.2f}", f"{row['achieved_tflops']:.3f}",
+            "-" if row["peak_fraction"] is None else f"{100 * row['peak_fraction']:.1f} %",
+        )
+    console.print(table)
+    if report["end_to_end"]:
+        e2e = Table(title="sscn colorize end to end (decode, model, encode)",
+                    caption="images/s counted from the moment the model is loaded; seconds include loading")
+        for column in ("input", "kind", "files", "images", "size", "seconds", "images/s"):
+            e2e.add_column(column, justify="left" if column in ("input", "kind") else "right")
+        for row in report["end_to_end"]:
+            e2e.add_row(row["source"], row["kind"], str(row["files"]), str(row["images"]), f"{row['size']}²",
+                        f"{row['seconds']:.2f}", f"{row['images_per_second']:.2f}")
+        console.print(e2e)

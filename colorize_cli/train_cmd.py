@@ -11,13 +11,14 @@ from .errors import reported_errors, stderr_is_terminal
 
 def train(
     data: Path = typer.Argument(..., help="Folder of photos (searched recursively; class subfolders become labels)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, metrics.jsonl, previews, model.safetensors."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Run folder: checkpoints, metrics.jsonl, previews, model.safetensors."),
     config: str = typer.Option("base", help="Model size: tiny, base or paper."),
-    encoder: Optional[str] = typer.Option(None, help="Override the config's reference encoder: effnet-lite0 or resnet."),
+    encoder: Optional[str] = typer.Option(None, help="Override the config's encoder: effnet-lite0 or resnet."),
     steps: int = typer.Option(10000, help="Optimiser steps."),
     batch_size: int = typer.Option(8, help="Pairs per step (per process under torchrun)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate (paper: 1e-4)."),
-    warmup: int = typer.Option(200, help="Linear warm-up steps before the cosine decay."),
+    warmup: int = typer.Option(200, help="Linear warm-up steps, then cosine decay (at most a fifth of --steps)."),
     size: int = typer.Option(256, help="Side of the square training crops."),
     k: Optional[int] = typer.Option(None, "--k", help="Top-k CAM positions (default: the config's, 256)."),
     r: Optional[int] = typer.Option(None, "--r", help="Random extra positions (default: the config's, 256)."),
@@ -25,10 +26,10 @@ def train(
     init: Optional[Path] = typer.Option(None, help="Start from these weights (.safetensors), e.g. the shipped model."),
     resume: bool = typer.Option(False, help="Continue the run in --out exactly where it stopped."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    seed: int = typer.Option(0, help="Seed of the pair generator and of the random selection."),
+    seed: int = typer.Option(0, help="Seed of the random streams: photo picks, pairs, random selection."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the network."),
     freeze_encoder: bool = typer.Option(False, help="Keep E's pretrained backbone and CAM classifier fixed."),
-    workers: int = typer.Option(4, help="DataLoader workers for datasets too large to hold in memory."),
+    workers: int = typer.Option(4, help="DataLoader workers decoding photos (streaming them when too many to hold)."),
     log_every: int = typer.Option(10, help="Steps between metrics lines."),
     preview_every: int = typer.Option(500, help="Steps between preview grids."),
     val_every: int = typer.Option(500, help="Steps between validations."),
@@ -63,20 +64,27 @@ def train(
 
 
 def _run_with_progress(trainer) -> None:
+    """Rank 0 shows a progress bar (loss, training PSNR, images/s at each logging step) on a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
-    if not (trainer.ddp.main and stderr_is_terminal()):
+    if not trainer.ddp.main:
         trainer.run()
-        console.print(f"trained to step {trainer.step}; weights in {trainer.out / 'model.safetensors'}")
         return
-    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                  TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task("train", total=trainer.options.steps, completed=trainer.step, info="")
+    console = Console(stderr=True)
+    if not stderr_is_terminal():
+        trainer.run()
+    else:
+        with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                      TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task("train", total=trainer.options.steps, completed=trainer.step, info="")
 
-        def update(step: int, terms: dict) -> None:
-            progress.update(task, completed=step, info=f"loss {terms['loss']:.3f}  psnr {terms['psnr_stage2']:.2f}")
+            def update(step: int, record: dict | None) -> None:
+                info = {}
+                if record is not None and "loss" in record:
+                    info["info"] = (f"loss {record['loss']:.3f}  psnr {record['psnr_stage2']:.2f}  "
+                                    f"{record['images_per_s']:.1f} img/s")
+                progress.update(task, completed=step, **info)
 
-        trainer.run(update)
+            trainer.run(update)
     console.print(f"trained to step {trainer.step}; weights in {trainer.out / 'model.safetensors'}")

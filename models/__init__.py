@@ -11,6 +11,7 @@ Module map (paper sections / equations):
   palette.py    palette (swatch) references
   colorizer.py  `Colorizer`, the inference engine
   flops.py      parameter and FLOP counts per config
+  benchmark.py  timing of the network with a cached reference (`sscn bench`)
 """
 from .checkpoint import CheckpointError, default_weights_path, load_checkpoint, read_checkpoint, save_checkpoint
 from .colorizer import ColorizeResult, Colorizer, resolve_device

@@ -30,13 +30,24 @@ def _check(image: torch.Tensor) -> None:
         raise ValueError(f"expected shape (*, 3, H, W), got {tuple(image.shape)}")
 
 
+@functools.lru_cache(maxsize=None)
+def _constant_on(value: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A module constant copied to a device once: a copy per call would wait for the GPU at every step."""
+    with torch.inference_mode(False):   # a tensor made under inference mode could not be saved for backward
+        return value.to(device, dtype)
+
+
+def _constant(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return _constant_on(value, like.device, like.dtype)
+
+
 def _mix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """Apply a 3x3 colour matrix over the channel dim of a (*, 3, H, W) tensor."""
-    return torch.einsum("ij,...jhw->...ihw", matrix.to(image), image)
+    return torch.einsum("ij,...jhw->...ihw", _constant(matrix, image), image)
 
 
 def _white(image: torch.Tensor) -> torch.Tensor:
-    return _WHITE_D65.to(image).view(3, 1, 1)
+    return _constant(_WHITE_D65, image).view(3, 1, 1)
 
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
@@ -47,16 +58,25 @@ def linear_to_srgb(rgb: torch.Tensor) -> torch.Tensor:
     return torch.where(rgb > 0.0031308, 1.055 * rgb.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, rgb * 12.92)
 
 
+def _f(t: torch.Tensor) -> torch.Tensor:
+    """The CIE Lab companding function of XYZ / white."""
+    eps = 0.008856
+    return torch.where(t > eps, t.clamp(min=eps) ** (1 / 3), 7.787 * t + 16.0 / 116.0)
+
+
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB (*, 3, H, W) in [0, 1] -> Lab (*, 3, H, W), L in [0, 100]."""
     _check(rgb)
-    xyz = _mix(_XYZ_FROM_RGB, srgb_to_linear(rgb)) / _white(rgb)
-    eps = 0.008856
-    f = torch.where(xyz > eps, xyz.clamp(min=eps) ** (1 / 3), 7.787 * xyz + 16.0 / 116.0)
-    fx, fy, fz = f.unbind(-3)
-    y = xyz[..., 1, :, :]
-    lightness = torch.where(y > eps, 116.0 * fy - 16.0, 903.3 * y)
-    return torch.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+    fx, fy, fz = _f(_mix(_XYZ_FROM_RGB, srgb_to_linear(rgb)) / _white(rgb)).unbind(-3)
+    # 116 f(y) - 16 on both branches (= 903.29 y below eps), exactly as scikit-image
+    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (*, 3, H, W) in [0, 1] -> L (*, 1, H, W): channel 0 of `rgb_to_lab`, at a third of the cost."""
+    _check(rgb)
+    y = torch.einsum("j,...jhw->...hw", _constant(_XYZ_FROM_RGB, rgb)[1], srgb_to_linear(rgb))  # white Y is 1
+    return (116.0 * _f(y) - 16.0).unsqueeze(-3)
 
 
 def lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
@@ -83,19 +103,21 @@ def lab_to_rgb_keep_lightness(lab: torch.Tensor, steps: int = 12) -> torch.Tenso
     """
     with torch.no_grad():
         linear = lab_to_linear_rgb(lab)
-        outside = ((linear < 0) | (linear > 1)).any(dim=-3, keepdim=True)
+        outside = ((linear < 0) | (linear > 1)).any(dim=-3)                      # (*, H, W)
         if outside.any():
-            lo = torch.zeros_like(outside, dtype=lab.dtype)
-            hi = torch.ones_like(lo)
-            lightness, ab = lab[..., :1, :, :], lab[..., 1:, :, :]
+            # Bisect only the out-of-gamut pixels (usually a few percent), gathered as one (3, n, 1) image.
+            pixels = lab.movedim(-3, -1)[outside].T[:, :, None]                 # (3, n, 1)
+            lightness, ab = pixels[:1], pixels[1:]
+            lo = torch.zeros_like(lightness)
+            hi = torch.ones_like(lightness)
             for _ in range(steps):
                 mid = (lo + hi) / 2
-                rgb_mid = lab_to_linear_rgb(torch.cat([lightness, ab * mid], dim=-3))
-                fits = ((rgb_mid >= 0) & (rgb_mid <= 1)).all(dim=-3, keepdim=True)
+                rgb_mid = lab_to_linear_rgb(torch.cat([lightness, ab * mid]))
+                fits = ((rgb_mid >= 0) & (rgb_mid <= 1)).all(dim=0, keepdim=True)
                 lo = torch.where(fits, mid, lo)
                 hi = torch.where(fits, hi, mid)
-            scale = torch.where(outside, lo, torch.ones_like(lo))
-            linear = lab_to_linear_rgb(torch.cat([lightness, ab * scale], dim=-3))
+            pulled = lab_to_linear_rgb(torch.cat([lightness, ab * lo]))           # (3, n, 1)
+            linear.movedim(-3, -1)[outside] = pulled[:, :, 0].T                   # writes through the view
         return linear_to_srgb(linear.clamp(0.0, 1.0))
 
 
@@ -151,7 +173,7 @@ def ab_bin_centers(grid: int = 10, limit: float = 110.0) -> torch.Tensor:
 
 def ab_to_bin(ab: torch.Tensor, grid: int = 10) -> torch.Tensor:
     """ab (B, 2, H, W) in Lab units -> index (B, H, W) of the nearest in-gamut bin centre."""
-    centers = ab_bin_centers(grid).to(ab)                                      # (Q, 2)
+    centers = _constant(ab_bin_centers(grid), ab)                              # (Q, 2)
     flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)                               # (B*H*W, 2)
     nearest = torch.cdist(flat, centers).argmin(dim=1)
     return nearest.view(ab.shape[0], *ab.shape[2:])

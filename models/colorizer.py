@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import default_weights_path, load_checkpoint
-from .color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
+from .color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lightness
 from .ldt import check_selection
 from .palette import palette_image
-from .sscn import SSCN, ReferenceEncoding
+from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _MERGE_ROWS = 256  # full-resolution Lab -> RGB is done in bands of rows to bound memory on large photos
@@ -36,6 +36,15 @@ def resolve_device(device: str = "auto") -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
     return resolved
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 autocast on CUDA and fp32 on the CPU; fp32, bf16 and fp16 are taken as given."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
 
 
 def working_size(size: int) -> int:
@@ -75,9 +84,7 @@ class Colorizer:
                  size: int = 256, k: int | None = None, r: int | None = None, dense: bool = False,
                  seed: int = 0, model: SSCN | None = None) -> None:
         self.device = resolve_device(device)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        self.precision = ("bf16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
+        self.precision = resolve_precision(precision, self.device)
         self.size = working_size(size)
         self.model = model if model is not None else load_checkpoint(weights or default_weights_path())
         self.model = self.model.to(self.device).eval()
@@ -124,20 +131,30 @@ class Colorizer:
         self.set_reference(swatch)
         return swatch
 
-    @torch.inference_mode()
-    def colorize(self, images: list[torch.Tensor], stage1: bool = False) -> list[ColorizeResult]:
-        """Colorize targets (each (1|3, H, W), any size) with the current reference; one batch, one forward."""
+    def _require_reference(self) -> ReferenceEncoding:
         if self.reference is None:
             raise RuntimeError("set a reference (set_reference / set_palette) before colorizing")
-        if not images:
-            return []
-        lightness = [rgb_to_lab(image_to_float(img).to(self.device)[None])[:, :1] for img in images]  # (1,1,H,W)
-        l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)              # (B,1,S,S)
-        l_norm = normalize_l(l_work)
+        return self.reference
+
+    @torch.inference_mode()
+    def predict(self, l_norm: torch.Tensor) -> SSCNOutput:
+        """The network alone, with the current reference: L (B, 1, S, S) on the device, at the working size,
+        scaled to [-1, 1] -> SSCNOutput (ab in the network's scaling). `colorize` wraps it; `sscn bench` times it."""
+        reference = self._require_reference()
         if self.device.type == "cuda":
             l_norm = l_norm.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            output = self.model(l_norm, self.reference)
+            return self.model(l_norm, reference)
+
+    @torch.inference_mode()
+    def colorize(self, images: list[torch.Tensor], stage1: bool = False) -> list[ColorizeResult]:
+        """Colorize targets (each (1|3, H, W), any size) with the current reference; one batch, one forward."""
+        self._require_reference()
+        if not images:
+            return []
+        lightness = [rgb_to_lightness(image_to_float(img).to(self.device)[None]) for img in images]  # (1,1,H,W)
+        l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)              # (B,1,S,S)
+        output = self.predict(normalize_l(l_work))
         results = []
         for index, l_full in enumerate(lightness):
             rgb = self._merge(l_full, output.ab[index:index + 1])

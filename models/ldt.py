@@ -45,7 +45,10 @@ def select_positions(cam: torch.Tensor, k: int, r: int, generator: torch.Generat
     if k + r >= positions:
         return None
     top = cam.topk(k, dim=1).indices if k else cam.new_empty(batch, 0, dtype=torch.long)   # (B, k)
-    noise = torch.rand(batch, positions, generator=generator).to(cam.device)
+    noise = torch.rand(batch, positions, generator=generator)
+    if cam.device.type == "cuda":   # pinned + asynchronous: a plain copy would wait for the GPU every forward
+        noise = noise.pin_memory()
+    noise = noise.to(cam.device, non_blocking=True)
     noise.scatter_(1, top, -1.0)                   # never re-draw a top-k position
     others = noise.topk(r, dim=1).indices if r else top[:, :0]                               # (B, r)
     return torch.cat([top, others], dim=1)
@@ -64,13 +67,22 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, temp
     queries (B, Nq, d), keys (B, M, d), values (B, M, dv) -> (B, Nq, dv). Queries are processed in chunks so
     that no more than `_ATTENTION_CHUNK_ELEMENTS` scores exist at once when the fused kernels are unavailable.
     """
-    q = F.normalize(queries, dim=-1)[:, None]          # (B, 1, Nq, d): one head
-    k = F.normalize(keys, dim=-1)[:, None]             # (B, 1, M, d)
-    v = values[:, None]                                # (B, 1, M, dv)
+    value_dim = values.shape[-1]
+    # The fused (flash) kernels need one head width for q, k and v, a multiple of 8; zero padding changes
+    # neither the dot products nor the first dv channels of the output, and without it the CPU falls back
+    # to the math kernel, ~30x slower for dense attention.
+    width = -(-max(queries.shape[-1], value_dim) // 8) * 8
+
+    def head(x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (0, width - x.shape[-1]))[:, None]                    # (B, 1, N, width): one head
+
+    q = head(F.normalize(queries, dim=-1))
+    k = head(F.normalize(keys, dim=-1))
+    v = head(values)
     chunk = max(1, _ATTENTION_CHUNK_ELEMENTS // max(1, k.shape[2] * q.shape[0]))
     out = [F.scaled_dot_product_attention(q[:, :, s:s + chunk], k, v, scale=1.0 / temperature)
            for s in range(0, q.shape[2], chunk)]
-    return torch.cat(out, dim=2)[:, 0]
+    return torch.cat(out, dim=2)[:, 0, :, :value_dim]
 
 
 def _double_conv(in_ch: int, out_ch: int) -> nn.Sequential:

@@ -4,12 +4,23 @@ short side resized to S, centre-cropped; random crops are then taken on the devi
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IN_MEMORY_BYTES = 4 << 30       # datasets smaller than this (decoded) are held in host memory ...
+GPU_MEMORY_SHARE = 0.25         # ... and on the GPU when they take less than this share of its free memory
+PHOTO_STREAM = 0                # stream_seed stream of the photo picks
+
+
+def stream_seed(seed: int, rank: int, stream: int) -> int:
+    """Seed of random stream `stream` (0..7) of process `rank` in a run seeded `seed`: generators seeded alike
+    would draw the same numbers, so photo picks, pairs and selections each get their own."""
+    return (seed * 1000 + rank) * 8 + stream
 
 
 def find_photos(root: str | Path) -> list[Path]:
@@ -37,10 +48,14 @@ def class_labels(root: str | Path, photos: list[Path]) -> tuple[list[str], list[
 
 def load_square(path: Path, size: int) -> torch.Tensor:
     """Decode, honour EXIF orientation, resize the short side to `size`, centre-crop: (3, size, size) uint8."""
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image = ImageOps.fit(image, (size, size), Image.Resampling.BICUBIC)
-        return torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = ImageOps.fit(image, (size, size), Image.Resampling.BICUBIC)
+            pixels = bytearray(image.tobytes())
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable image ({error})") from None
+    return torch.frombuffer(pixels, dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
 
 
 class PhotoFolder(torch.utils.data.Dataset):
@@ -56,7 +71,89 @@ class PhotoFolder(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return load_square(self.photos[index], self.size), (self.labels[index] if self.labels else -1)
 
-    def decoded(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every photo decoded: (N, 3, S, S) uint8 and labels (N,) (-1 where unknown)."""
-        items = [self[i] for i in range(len(self))]
-        return torch.stack([p for p, _ in items]), torch.tensor([label for _, label in items])
+    def decoded_bytes(self) -> int:
+        return len(self) * 3 * self.size ** 2
+
+    def decoded(self, workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every photo decoded, in order: (N, 3, S, S) uint8 and labels (N,) (-1 where unknown)."""
+        chunk = 64
+        loader = torch.utils.data.DataLoader(self, batch_size=chunk, num_workers=min(workers, len(self) // chunk))
+        batches = list(loader)
+        return torch.cat([photos for photos, _ in batches]), torch.cat([labels for _, labels in batches])
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """Endless photo indices for one process: epoch e is a permutation seeded by (seed, e), dealt round-robin
+    over `world` processes (padded by wrapping, as DistributedSampler). Starts `skip` indices into this
+    process's stream, so a resumed run draws exactly what the uninterrupted run would have drawn."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1, skip: int = 0) -> None:
+        self.size, self.seed, self.rank, self.world, self.skip = size, seed, rank, world, skip
+        self.per_rank = math.ceil(size / world)
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, offset = divmod(self.skip, self.per_rank)
+        while True:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+            order = order.repeat(math.ceil(self.per_rank * self.world / self.size))[:self.per_rank * self.world]
+            yield from order[self.rank::self.world][offset:].tolist()
+            epoch, offset = epoch + 1, 0
+
+
+def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Batch -> device without waiting for the device: from host memory, a pinned asynchronous copy on CUDA."""
+    if batch.device == device:
+        return batch
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
+class PhotoSource:
+    """Batches of square uint8 photos (B, 3, S, S) on the device, with labels (B,) (or None without classes).
+
+    Small datasets are decoded once and held (on the GPU when they fit, so a batch is one gather there);
+    batches are drawn with replacement from the source's own generator, whose state goes into checkpoints.
+    Large datasets are streamed by DataLoader workers in EpochSampler order, re-entered at `start_step`.
+    """
+
+    def __init__(self, folder: PhotoFolder, batch_size: int, device: torch.device, workers: int, seed: int,
+                 rank: int = 0, world: int = 1, start_step: int = 0) -> None:
+        self.batch_size, self.device = batch_size, device
+        self.has_labels = folder.labels is not None
+        self.loader: Iterator | None = None
+        if folder.decoded_bytes() <= IN_MEMORY_BYTES:
+            photos, labels = folder.decoded(workers)
+            fits_gpu = device.type == "cuda" and (
+                folder.decoded_bytes() < GPU_MEMORY_SHARE * torch.cuda.mem_get_info(device)[0])
+            on_device = device.type == "cpu" or fits_gpu
+            home = device if on_device else torch.device("cpu")
+            self.photos, self.labels = photos.to(home), labels.to(home)
+            self.generator = torch.Generator(device=home).manual_seed(stream_seed(seed, rank, PHOTO_STREAM))
+        else:
+            sampler = EpochSampler(len(folder), seed, rank, world, skip=start_step * batch_size)
+            self.generator = None
+            self.loader = iter(torch.utils.data.DataLoader(
+                folder, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+                pin_memory=device.type == "cuda", persistent_workers=workers > 0))
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.loader is None:
+            pick = torch.randint(0, len(self.photos), (self.batch_size,), generator=self.generator,
+                                 device=self.photos.device)                                       # (B,)
+            photos, labels = _to_device(self.photos[pick], self.device), _to_device(self.labels[pick], self.device)
+        else:
+            photos, labels = next(self.loader)
+            photos, labels = photos.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        return photos, (labels if self.has_labels else None)
+
+    def get_state(self) -> torch.Tensor | None:
+        """What a checkpoint needs to continue the same draws (the streamed order follows from the step)."""
+        return None if self.generator is None else self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor | None) -> None:
+        if self.generator is not None and state is not None:
+            self.generator.set_state(state)
+
+    def close(self) -> None:
+        self.loader = None

@@ -5,16 +5,21 @@ Several GPUs:     torchrun --nproc_per_node 8 -m colorize_cli train photos/ --ou
 CPU smoke (DDP):  torchrun --nproc_per_node 2 -m colorize_cli train photos/ --out runs/x --config tiny --device cpu
 
 Adam (lr 1e-4, betas 0.9/0.999), bf16 autocast and channels_last on CUDA, optional torch.compile.
-Checkpoints (`last.pt`) hold model, optimiser, scheduler, step and RNG state and are written atomically;
-`--resume` continues exactly. `model.safetensors` (fp16) is the exported inference model.
+Checkpoints (`last.pt`) hold model, optimiser, scheduler, step and every process's RNG state and are written
+atomically; `--resume` continues exactly. `model.safetensors` (fp16) is the exported inference model.
+
+The hot path stays on the device: pairs are built there (train.pairs), loss terms stay tensors and are summed
+on the device, and only logging steps convert them to numbers (one synchronisation per `log_every` steps).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,13 +30,15 @@ from models.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from models.color import network_lab_to_rgb, rgb_to_network_lab
 from models.config import get_config
 from models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
-from models.sscn import SSCN
+from models.sscn import SSCN, SSCNOutput
 
-from .data import PhotoFolder
+from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_seed
 from .losses import LossWeights, sscn_loss
+from .metrics import psnr
 from .pairs import PairSettings, make_pairs
 
-IN_MEMORY_BYTES = 4 << 30   # datasets smaller than this (decoded) are held in memory / on the GPU
+VAL_PHOTOS = 32          # validation uses the first photos of --val (sorted by path)
+PAIR_STREAM, SELECT_STREAM = 1, 2   # stream_seed streams of the pair generator and of the random selection
 
 
 @dataclass
@@ -43,7 +50,7 @@ class TrainOptions:
     steps: int = 10000
     batch_size: int = 8
     lr: float = 1e-4
-    warmup: int = 200
+    warmup: int = 200                # at most a fifth of `steps`
     size: int = 256
     k: int | None = None
     r: int | None = None
@@ -60,7 +67,7 @@ class TrainOptions:
     val_every: int = 500
     checkpoint_every: int = 500
     loss_weights: LossWeights = field(default_factory=LossWeights)
-    pairs: PairSettings | None = None
+    pairs: PairSettings | None = None    # pair augmentation; its size is always `size`
 
 
 @dataclass
@@ -91,6 +98,33 @@ def pick_device(requested: str, ddp: Distributed) -> torch.device:
     return device
 
 
+def check_options(options: TrainOptions) -> None:
+    """Reject bad numbers before anything slow happens (ValueError, one line)."""
+    if options.size < 32 or options.size % 32:
+        raise ValueError(f"--size {options.size}: must be a multiple of 32 (E's stride), at least 32")
+    for name in ("steps", "batch_size", "log_every", "preview_every", "val_every", "checkpoint_every"):
+        if getattr(options, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if options.lr <= 0:
+        raise ValueError(f"--lr {options.lr}: must be positive")
+
+
+def load_state(path: Path) -> dict:
+    """A training checkpoint, read without unpickling arbitrary objects; ValueError naming the file if unreadable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for truncated / foreign files
+        raise ValueError(f"{path}: not a readable training checkpoint ({type(error).__name__})") from None
+    missing = {"model", "optimizer", "scheduler", "step"} - set(state) if isinstance(state, dict) else {"model"}
+    if missing:
+        raise ValueError(f"{path}: not an sscn training checkpoint (no {sorted(missing)[0]})")
+    if "rng" not in state:
+        # Written before the photo source had its own generator: keep the pair / selection streams.
+        state["rng"] = [{"pair": pair, "select": select, "source": None}
+                        for pair, select in zip(state["pair_rng"], state["select_rng"])]
+    return state
+
+
 def build_model(options: TrainOptions) -> SSCN:
     if options.init:
         model = load_checkpoint(options.init)
@@ -113,7 +147,7 @@ def build_teacher(model: SSCN, device: torch.device) -> EffNetLite0Encoder | Non
 
 
 def freeze_encoder_backbone(model: SSCN) -> None:
-    """Fix E's weights (its BatchNorm statistics are frozen already); only the style MLP keeps learning."""
+    """Fix E's weights (see Trainer.train_mode for its BatchNorm statistics); only the style MLP keeps learning."""
     for name, param in model.encoder.named_parameters():
         param.requires_grad_(name.startswith("style_mlp."))
 
@@ -126,63 +160,49 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def psnr(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB) per image of RGB in [0, 1], quantised to uint8 first: (B, 3, H, W) -> (B,)."""
-    mse = ((pred * 255).round() - (truth * 255).round()).pow(2).mean(dim=(1, 2, 3))
-    return 10 * torch.log10(255.0 ** 2 / mse.clamp(min=1e-10))
-
-
-class PhotoSource:
-    """Batches of square uint8 photos (B, 3, S, S) on the device, plus labels (or None)."""
-
-    def __init__(self, folder: PhotoFolder, batch_size: int, device: torch.device, workers: int,
-                 generator: torch.Generator) -> None:
-        self.batch_size, self.device, self.generator = batch_size, device, generator
-        self.has_labels = folder.labels is not None
-        decoded_bytes = len(folder) * 3 * folder.size ** 2
-        if decoded_bytes <= IN_MEMORY_BYTES:
-            photos, labels = folder.decoded()
-            self.photos, self.labels = photos.to(device), labels.to(device)
-            self.loader = None
-        else:
-            sampler = torch.utils.data.RandomSampler(folder, replacement=True, num_samples=1 << 62,
-                                                     generator=torch.Generator().manual_seed(int(generator.initial_seed())))
-            self.loader = iter(torch.utils.data.DataLoader(folder, batch_size=batch_size, sampler=sampler,
-                                                           num_workers=workers, pin_memory=device.type == "cuda",
-                                                           drop_last=True, persistent_workers=workers > 0))
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.loader is None:
-            pick = torch.randint(0, len(self.photos), (self.batch_size,), generator=self.generator,
-                                 device=self.generator.device).to(self.device)
-            photos, labels = self.photos[pick], self.labels[pick]
-        else:
-            photos, labels = next(self.loader)
-            photos, labels = photos.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
-        return photos, (labels if self.has_labels else None)
-
-
 def save_preview(path: Path, gray: torch.Tensor, reference: torch.Tensor, stage1: torch.Tensor,
                  stage2: torch.Tensor, truth: torch.Tensor, rows: int = 4) -> None:
-    """PNG grid, one pair per row: gray | reference | stage 1 | stage 2 | truth."""
+    """PNG grid, one pair per row: gray | reference | stage 1 | stage 2 | truth, each (B, 3, S, S) in [0, 1]."""
     from PIL import Image
 
-    columns = [gray.expand(-1, 3, -1, -1), reference, stage1, stage2, truth]
+    columns = [gray, reference, stage1, stage2, truth]
     grid = torch.cat([torch.cat([c[i] for c in columns], dim=2) for i in range(min(rows, truth.shape[0]))], dim=1)
-    pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    pixels = (grid.float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()   # (rows*S, 5*S, 3)
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+
+
+@dataclass
+class LastBatch:
+    """The latest step's inputs and outputs, detached: previews and the logged training PSNR use them."""
+    l_norm: torch.Tensor      # (B, 1, S, S) in [-1, 1]
+    reference: torch.Tensor   # (B, 3, S, S) in [0, 1]
+    output: SSCNOutput
+    truth: torch.Tensor       # (B, 3, S, S) in [0, 1]
 
 
 class Trainer:
     def __init__(self, options: TrainOptions) -> None:
+        check_options(options)
         self.options = options
         self.out = Path(options.out)
+        # Bad input fails here, before the process group, the model or the teacher are built.
+        folder = PhotoFolder(options.data, size=round(options.size * 1.25))
+        val_paths = find_photos(options.val)[:VAL_PHOTOS] if options.val else None
+        state_path = self._state_path()
+        if options.resume and not state_path.is_file():
+            raise ValueError(f"{state_path}: nothing to resume (no checkpoint in --out)")
+        if not options.resume and state_path.exists():
+            raise ValueError(f"{self.out}: already holds a run (last.pt); pass --resume to continue it "
+                             "or choose another --out")
+        state = load_state(state_path) if options.resume else None
+
         device_kind = "cuda" if options.device.startswith("cuda") or (
             options.device == "auto" and torch.cuda.is_available()) else "cpu"
         self.ddp = setup_distributed(device_kind)
         self.device = pick_device(options.device, self.ddp)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True      # fixed input sizes: pick the fastest kernels once
         torch.manual_seed(options.seed)
         self.model = build_model(options).to(self.device)
         if self.device.type == "cuda":
@@ -191,64 +211,83 @@ class Trainer:
         if options.freeze_encoder:
             freeze_encoder_backbone(self.model)
         self.teacher = None if options.freeze_encoder else build_teacher(self.model, self.device)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=options.lr, betas=(0.9, 0.999))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, options.warmup, options.steps))
-        rank_seed = options.seed * 1000 + self.ddp.rank
-        self.pair_rng = torch.Generator(device=self.device).manual_seed(rank_seed)
-        self.select_rng = torch.Generator().manual_seed(rank_seed)
-        self.pair_settings = options.pairs or PairSettings(size=options.size)
-        folder = PhotoFolder(options.data, size=round(options.size * 1.25))
-        self.source = PhotoSource(folder, options.batch_size, self.device, options.workers, self.pair_rng)
         self.use_labels = (self.config.encoder == "resnet" and folder.labels is not None
                            and not options.freeze_encoder)
         if self.use_labels and len(folder.class_names) > self.config.num_classes:
             raise ValueError(f"{options.data}: {len(folder.class_names)} classes, but the config has "
                              f"{self.config.num_classes}")
-        self.step = 0
-        if options.resume:
-            self._load_state()
+        if not self.use_labels and self.teacher is None:
+            # No loss reaches the classifier; it still ranks CAM positions. Freezing it keeps every trainable
+            # parameter in the graph, so DDP needs no search for unused parameters.
+            self.model.encoder.classifier.requires_grad_(False)
+        self.train_mode()
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=options.lr, betas=(0.9, 0.999),
+                                          fused=self.device.type == "cuda")    # one kernel, step count on the GPU
+        warmup = min(options.warmup, options.steps // 5)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, warmup, options.steps))
+        self.pair_rng = torch.Generator(device=self.device).manual_seed(
+            stream_seed(options.seed, self.ddp.rank, PAIR_STREAM))
+        self.select_rng = torch.Generator().manual_seed(stream_seed(options.seed, self.ddp.rank, SELECT_STREAM))
+        self.pair_settings = dataclasses.replace(options.pairs or PairSettings(), size=options.size)
+        self.step = 0 if state is None else int(state["step"])
+        self.source = PhotoSource(folder, options.batch_size, self.device, options.workers, options.seed,
+                                  self.ddp.rank, self.ddp.world, start_step=self.step)
+        if state is not None:
+            self._load_state(state)
         self.network = self.model
         if self.ddp.world > 1:
             self.network = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=not self.use_labels and self.teacher is None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         if options.compile:
             self.network = torch.compile(self.network)
-        self.val_photos = PhotoFolder(options.val, size=options.size).decoded()[0][:32] if options.val else None
+        self.val_photos = (torch.stack([load_square(p, options.size) for p in val_paths])
+                           if val_paths and self.ddp.main else None)
+        self.last_batch: LastBatch | None = None
+        self._term_sums: torch.Tensor | None = None    # (T,) loss terms summed on the device since the last log
+        self._term_names: list[str] = []
+        self._summed_steps = 0
+
+    def train_mode(self) -> None:
+        """Training mode, except a frozen E stays in eval mode so its BatchNorm statistics stay fixed too."""
+        self.model.train()
+        if self.options.freeze_encoder:
+            self.model.encoder.eval()
 
     # -- state ------------------------------------------------------------------------------------
     def _state_path(self) -> Path:
         return self.out / "last.pt"
 
-    def _load_state(self) -> None:
-        path = self._state_path()
-        if not path.is_file():
-            raise ValueError(f"{path}: nothing to resume (no checkpoint in --out)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    def _rng_state(self) -> dict[str, torch.Tensor | None]:
+        return {"pair": self.pair_rng.get_state(), "select": self.select_rng.get_state(),
+                "source": self.source.get_state()}
+
+    def _load_state(self, state: dict) -> None:
+        rng = state["rng"]
+        if len(rng) != self.ddp.world:
+            raise ValueError(f"{self._state_path()}: written by {len(rng)} processes; resume it with as many "
+                             f"(this run has {self.ddp.world})")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.step = int(state["step"])
-        self.pair_rng.set_state(state["pair_rng"][self.ddp.rank])
-        self.select_rng.set_state(state["select_rng"][self.ddp.rank])
-
-    def _gather_rng(self, generator: torch.Generator) -> list[torch.Tensor]:
-        state = generator.get_state()
-        if self.ddp.world == 1:
-            return [state]
-        states = [torch.empty_like(state) for _ in range(self.ddp.world)]
-        dist.all_gather_object(states, state)
-        return states
+        mine = rng[self.ddp.rank]
+        self.pair_rng.set_state(mine["pair"])
+        self.select_rng.set_state(mine["select"])
+        self.source.set_state(mine["source"])
 
     def save_state(self) -> None:
-        pair_states, select_states = self._gather_rng(self.pair_rng), self._gather_rng(self.select_rng)
+        """Checkpoint (every process takes part: rank 0 gathers the RNG states, then writes)."""
+        rng = [self._rng_state()]
+        if self.ddp.world > 1:
+            gathered: list[dict | None] = [None] * self.ddp.world
+            dist.all_gather_object(gathered, rng[0])
+            rng = gathered
         if not self.ddp.main:
             return
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "step": self.step,
-                 "pair_rng": pair_states, "select_rng": select_states, "config": self.config.to_json()}
+                 "scheduler": self.scheduler.state_dict(), "step": self.step, "rng": rng,
+                 "config": self.config.to_json()}
         atomic_write(self._state_path(), lambda tmp: torch.save(state, tmp))
         save_checkpoint(self.model, self.out / "model.safetensors",
                         extra_metadata={"step": str(self.step), "trained_on": str(self.options.data)})
@@ -259,7 +298,9 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def train_step(self, photos: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+    def train_step(self, photos: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """One optimiser step on a batch of photos (B, 3, H, W) uint8 on the device. Returns the detached loss
+        terms as 0-dim device tensors (no synchronisation here)."""
         pair = make_pairs(photos, self.pair_settings, self.pair_rng)
         l_norm, ab_true = rgb_to_network_lab(pair.target)
         reference = pair.reference
@@ -267,28 +308,52 @@ class Trainer:
             l_norm = l_norm.contiguous(memory_format=torch.channels_last)
             reference = reference.contiguous(memory_format=torch.channels_last)
         with self._autocast():
+            # The reference image goes through the (DDP-wrapped) forward, which encodes it: one forward per step.
             output = self.network(l_norm, reference, with_bins=True, k=self.options.k, r=self.options.r,
                                   generator=self.select_rng)
             teacher_logits = None
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher_logits = self.teacher(reference).logits
-        loss, terms = sscn_loss(output, ab_true, output.reference_logits, self.options.loss_weights, self.config.ab_grid,
-                                labels if self.use_labels else None, teacher_logits)
+        loss, terms = sscn_loss(output, ab_true, output.reference_logits, self.options.loss_weights,
+                                self.config.ab_grid, labels if self.use_labels else None, teacher_logits)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
-        terms["loss"] = float(loss.detach())
-        terms["psnr_stage2"] = float(psnr(network_lab_to_rgb(l_norm.float(), output.ab.detach().float()),
-                                          pair.target).mean())
-        self.last_batch = (l_norm, pair.reference, output, pair.target)
-        return terms
+        self.last_batch = LastBatch(l_norm.detach(), pair.reference,
+                                    SSCNOutput(output.ab_coarse.detach(), output.ab.detach(), None,
+                                               output.reference_logits.detach()), pair.target)
+        return {"loss": loss.detach(), **terms}
+
+    def _accumulate(self, terms: dict[str, torch.Tensor]) -> None:
+        values = torch.stack([value.float() for value in terms.values()])          # (T,)
+        if self._term_sums is None:
+            self._term_names, self._term_sums = list(terms), torch.zeros_like(values)
+        self._term_sums += values
+        self._summed_steps += 1
+
+    def _mean_terms(self) -> dict[str, float]:
+        """Loss terms averaged over the steps since the last log (and over processes): one synchronisation."""
+        sums = self._term_sums / self._summed_steps
+        if self.ddp.world > 1:
+            dist.all_reduce(sums)
+            sums /= self.ddp.world
+        means = dict(zip(self._term_names, sums.tolist()))
+        self._term_sums.zero_()
+        self._summed_steps = 0
+        return means
+
+    def batch_psnr(self) -> float:
+        """Mean stage-2 PSNR of the latest training batch against its truth."""
+        batch = self.last_batch
+        return float(psnr(network_lab_to_rgb(batch.l_norm.float(), batch.output.ab.float()), batch.truth).mean())
 
     # -- evaluation, preview, logging ----------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> float:
-        """Mean stage-2 PSNR on the held-out photos, with TPS references from a fixed seed."""
+        """Mean stage-2 PSNR on the held-out photos: each photo whole as the target, with a TPS / rotation /
+        crop reference drawn from a fixed seed, so every validation sees the same pairs."""
         self.model.eval()
         generator = torch.Generator(device=self.device).manual_seed(1234)
         settings = PairSettings(size=self.options.size, violent_share=0.0, palette_share=0.0,
@@ -302,56 +367,75 @@ class Trainer:
                 output = self.model(l_norm, pair.reference, k=self.options.k, r=self.options.r,
                                     generator=torch.Generator().manual_seed(0))
             scores.append(psnr(network_lab_to_rgb(l_norm, output.ab.float()), pair.target))
-        self.model.train()
+        self.train_mode()
         return float(torch.cat(scores).mean())
 
     def preview(self) -> None:
-        l_norm, reference, output, truth = self.last_batch
-        stage1 = network_lab_to_rgb(l_norm.float(), output.ab_coarse.detach().float())
-        stage2 = network_lab_to_rgb(l_norm.float(), output.ab.detach().float())
-        gray = (l_norm.float() + 1) / 2
-        save_preview(self.out / "previews" / f"step{self.step:07d}.png", gray, reference, stage1, stage2, truth)
+        batch = self.last_batch
+        l_norm = batch.l_norm.float()
+        gray = network_lab_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1))
+        stage1 = network_lab_to_rgb(l_norm, batch.output.ab_coarse.float())
+        stage2 = network_lab_to_rgb(l_norm, batch.output.ab.float())
+        save_preview(self.out / "previews" / f"step{self.step:07d}.png", gray, batch.reference, stage1, stage2,
+                     batch.truth)
 
-    def run(self, progress_callback=None) -> list[dict]:
-        """Train to `options.steps`; returns the logged records. Only rank 0 writes files."""
+    def _open_metrics(self):
+        """metrics.jsonl: a fresh run starts it; a resumed run drops lines logged after its checkpoint."""
+        path = self.out / "metrics.jsonl"
+        if not self.options.resume or not path.is_file():
+            return path.open("w")
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+        return path.open("a")
+
+    def run(self, progress_callback: Callable[[int, dict | None], None] | None = None) -> list[dict]:
+        """Train to `options.steps`; returns the logged records. Only rank 0 writes files.
+
+        `progress_callback(step, record)` is called on rank 0 after every step; `record` is the metrics line
+        on logging steps, None otherwise.
+        """
         options, history = self.options, []
         if self.ddp.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "options.json").write_text(json.dumps(asdict(options), indent=2, default=str))
-        metrics = (self.out / "metrics.jsonl").open("a") if self.ddp.main else None
+        metrics = self._open_metrics() if self.ddp.main else None
         started, images_since = time.perf_counter(), 0
         try:
             while self.step < options.steps:
                 photos, labels = self.source.next()
-                terms = self.train_step(photos, labels)
+                self._accumulate(self.train_step(photos, labels))
                 self.step += 1
                 images_since += photos.shape[0] * self.ddp.world
+                last = self.step == options.steps
                 record = None
-                if self.step % options.log_every == 0 or self.step == options.steps:
+                if self.step % options.log_every == 0 or last:
+                    terms = self._mean_terms()              # every process takes part (all_reduce)
                     elapsed = time.perf_counter() - started
                     record = {"step": self.step, "lr": self.scheduler.get_last_lr()[0],
-                              "images_per_s": images_since / max(elapsed, 1e-9), **terms}
+                              "images_per_s": images_since / max(elapsed, 1e-9), **terms,
+                              "psnr_stage2": self.batch_psnr()}
                     started, images_since = time.perf_counter(), 0
                 if self.ddp.main:
-                    if self.val_photos is not None and (self.step % options.val_every == 0
-                                                        or self.step == options.steps):
-                        record = record or {"step": self.step, **terms}
+                    if self.val_photos is not None and (self.step % options.val_every == 0 or last):
+                        record = record or {"step": self.step}
                         record["val_psnr"] = self.validate()
-                    if self.step % options.preview_every == 0 or self.step == options.steps:
+                    if self.step % options.preview_every == 0 or last:
                         self.preview()
                     if record is not None:
                         metrics.write(json.dumps(record) + "\n")
                         metrics.flush()
                         history.append(record)
-                if self.step % options.checkpoint_every == 0 or self.step == options.steps:
+                if self.step % options.checkpoint_every == 0 or last:
                     self.save_state()
                 if progress_callback is not None and self.ddp.main:
-                    progress_callback(self.step, terms)
+                    progress_callback(self.step, record)
         finally:
             if metrics is not None:
                 metrics.close()
         return history
 
     def close(self) -> None:
+        self.source.close()
         if self.ddp.world > 1:
             dist.destroy_process_group()

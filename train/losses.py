@@ -48,8 +48,9 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor | None,
 
 def sscn_loss(output: SSCNOutput, ab_true: torch.Tensor, ref_logits: torch.Tensor, weights: LossWeights,
               ab_grid: int, labels: torch.Tensor | None = None,
-              teacher_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 6. Returns the total and each term (unweighted) for logging."""
+              teacher_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Eq. 6 on ab_true (B, 2, H, W) in ab/110 units. Returns the total and each term, unweighted and detached,
+    as 0-dim tensors: converting them to floats waits for the device, so callers do it only when logging."""
     terms = {
         "stage1": F.smooth_l1_loss(output.ab_coarse.float(), ab_true, beta=weights.smooth_l1_beta),
         "stage2": F.smooth_l1_loss(output.ab.float(), ab_true, beta=weights.smooth_l1_beta),
@@ -59,4 +60,4 @@ def sscn_loss(output: SSCNOutput, ab_true: torch.Tensor, ref_logits: torch.Tenso
         else ab_true.new_zeros(()),
     }
     total = sum(getattr(weights, name) * value for name, value in terms.items())
-    return total, {name: float(value.detach()) for name, value in terms.items()}
+    return total, {name: value.detach() for name, value in terms.items()}

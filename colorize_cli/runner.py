@@ -1,0 +1,438 @@
+"""The batch engine behind `sscn colorize` and `sscn palette`.
+
+One `Colorizer` per run; each group of jobs shares a reference, encoded once. Images are decoded by a
+reader thread pool that runs ahead of the model (two batches), results are encoded and written by a writer
+pool, so the device never waits on disk. Videos stream frames from a decoder thread into batches and from
+an encoder thread into ffmpeg. A bad item is reported on one line and counted; the rest go on.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
+
+from models import Colorizer
+from models.checkpoint import atomic_write, default_weights_path
+from models.colorizer import resolve_device, resolve_precision, working_size
+
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
+from .images import ImageError, read_image, to_uint8, write_image
+from .targets import Job
+from .video import VIDEO_OUTPUT_FORMATS, FrameReader, FrameWriter, VideoError, probe, stop_all
+
+FRAME_NAME = "frame_{:06d}.png"
+
+
+@dataclass
+class RunSettings:
+    weights: Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    size: int = 256
+    k: int | None = None
+    r: int | None = None
+    dense: bool = False
+    seed: int = 0
+    batch_size: int = 8
+    workers: int = 0                 # reader and writer threads each; 0: one per CPU core, at most 8
+    overwrite: bool = False
+    quiet: bool = False
+    json: bool = False
+    debug: bool = False
+
+    def check(self) -> None:
+        """Refuse bad settings up front, even when every output exists already and no model is loaded."""
+        resolve_precision(self.precision, resolve_device(self.device))
+        working_size(self.size)
+        for name, value in (("k", self.k), ("r", self.r)):
+            if value is not None and value < 0:
+                raise CLIError(f"--{name} must be >= 0 (got {value})")
+        if not self.dense and self.k == 0 and self.r == 0:
+            raise CLIError("--k and --r cannot both be 0 (attend to some positions, or use --dense)")
+        if self.batch_size < 1:
+            raise CLIError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if self.workers < 0:
+            raise CLIError(f"--workers must be 0 (automatic) or more (got {self.workers})")
+
+
+@dataclass
+class Group:
+    """Jobs sharing one reference; `set_reference` encodes it (once) and may raise ValueError / ImageError."""
+    set_reference: Callable[[Colorizer], None]
+    jobs: list[Job]
+
+
+class RateColumn(ProgressColumn):
+    """Images (or video frames) colorized per second; failures and skips do not count."""
+
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.fields['images'] / elapsed:.1f} img/s" if elapsed > 0 else "- img/s")
+
+
+class Display:
+    """A rich progress bar on stderr when it is a terminal; one-line errors either way."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.progress = None
+        if enabled:
+            self.progress = Progress(TextColumn("[bold]colorize"), BarColumn(), MofNCompleteColumn(),
+                                     RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                     console=Console(stderr=True))
+            self.task = self.progress.add_task("colorize", total=total, images=0)
+        self.images = 0
+
+    def __enter__(self) -> "Display":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def advance(self, count: int = 1, colorized: int = 0) -> None:
+        """`count` items (or frames) finished, `colorized` of them colorized (not failed or skipped)."""
+        if colorized:       # only the main thread colorizes; skipped frames are counted from the decoder's
+            self.images += colorized
+        if self.progress:
+            self.progress.update(self.task, advance=count, images=self.images)
+
+    def grow(self, count: int) -> None:
+        if self.progress and count:
+            self.progress.update(self.task, total=self.progress.tasks[0].total + count)
+
+    def error(self, message: str) -> None:
+        if self.progress:
+            self.progress.console.print(f"sscn: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            fail(message)
+
+
+class Summary:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.colorizing_started: float | None = None   # after the model is loaded
+        self.items: list[dict] = []
+        self.counts = collections.Counter()
+        self.images = 0                # images and video frames colorized
+
+    def record(self, job: Job, status: str, error: str | None = None, frames: int | None = None) -> None:
+        self.counts[status] += 1
+        item = {"input": str(job.source), "output": str(job.output), "status": status}
+        if frames is not None:
+            item["frames"] = frames
+        if error:
+            item["error"] = error
+        self.items.append(item)
+
+    def as_dict(self) -> dict:
+        """`seconds` is the whole run; `images_per_second` counts from the moment the model is loaded."""
+        now = time.perf_counter()
+        working = now - (self.colorizing_started or now)
+        return {"done": self.counts["done"], "skipped": self.counts["skipped"], "failed": self.counts["failed"],
+                "total": len(self.items), "images": self.images, "seconds": round(now - self.started, 3),
+                "images_per_second": round(self.images / working, 3) if working > 0 else 0.0,
+                "items": self.items}
+
+    def line(self) -> str | None:
+        """The closing line on stderr; None after a lone failure (its error line says it all)."""
+        data = self.as_dict()
+        if data["total"] == 1 and data["failed"] == 1:
+            return None
+        if data["total"] == 1 and data["done"] == 1:
+            return f"sscn: wrote {self.items[0]['output']} in {data['seconds']:.1f} s"
+        if data["total"] == 1 and data["skipped"] == 1:
+            return f"sscn: skipped {self.items[0]['input']}: {self.items[0]['output']} exists (--overwrite to redo)"
+        return (f"sscn: {data['done']} done, {data['skipped']} skipped, {data['failed']} failed in "
+                f"{data['seconds']:.1f} s ({data['images_per_second']:.2f} images/s)")
+
+    def exit_code(self) -> int:
+        if not self.counts["failed"]:
+            return 0
+        return EXIT_BAD_INPUT if len(self.items) == 1 else EXIT_FAILED_ITEMS
+
+
+def _exists(job: Job) -> bool:
+    # a frames folder is resumed frame by frame instead
+    return not job.frames and job.output.exists()
+
+
+def run_groups(groups: list[Group], settings: RunSettings) -> int:
+    """Colorize every job; print the summary (stderr, or JSON on stdout); return the exit code."""
+    settings.check()
+    summary = Summary()
+    pending = []
+    for group in groups:
+        todo = []
+        for job in group.jobs:
+            if _exists(job) and not settings.overwrite:
+                summary.record(job, "skipped")
+            else:
+                todo.append(job)
+        if todo:
+            pending.append(Group(group.set_reference, todo))
+    if pending:
+        total = sum(len(g.jobs) for g in pending)
+        show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending
+                                                                                 for j in g.jobs))
+        colorizer = _load_colorizer(settings)
+        summary.colorizing_started = time.perf_counter()
+        with Display(total, show) as display:
+            _Engine(colorizer, settings, summary, display).run(pending)
+    line = summary.line()
+    if line and not settings.quiet:
+        typer.echo(line, err=True)
+    if settings.json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+    return summary.exit_code()
+
+
+def _load_colorizer(settings: RunSettings) -> Colorizer:
+    if settings.weights is None and not default_weights_path().is_file():
+        raise CLIError(f"{default_weights_path()}: shipped weights not found (pass --weights FILE)")
+    return Colorizer(weights=settings.weights, device=settings.device, precision=settings.precision,
+                     size=settings.size, k=settings.k, r=settings.r, dense=settings.dense, seed=settings.seed)
+
+
+class _Engine:
+    def __init__(self, colorizer: Colorizer, settings: RunSettings, summary: Summary, display: Display) -> None:
+        self.colorizer, self.settings, self.summary, self.display = colorizer, settings, summary, display
+        self.batch_size = settings.batch_size
+        self.workers = settings.workers or min(8, os.cpu_count() or 1)
+
+    def run(self, groups: list[Group]) -> None:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="sscn-read") as readers, \
+                ThreadPoolExecutor(self.workers, thread_name_prefix="sscn-write") as writers:
+            self.readers, self.writers = readers, writers
+            try:
+                for group in groups:
+                    self._run_group(group)
+            except BaseException:
+                # Ctrl-C or a fatal error: queued reads and writes are dropped; writes under way finish
+                # atomically, so no partial file is left
+                readers.shutdown(wait=False, cancel_futures=True)
+                writers.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    def _run_group(self, group: Group) -> None:
+        try:
+            group.set_reference(self.colorizer)
+        except ValueError as error:
+            for job in group.jobs:
+                self._failed(job, f"{job.source}: reference {error}")
+            return
+        self._run_images([job for job in group.jobs if not job.video])
+        for job in group.jobs:
+            if job.video:
+                self._run_video(job)
+
+    def _failed(self, job: Job, message: str) -> None:
+        self.display.error(message)
+        self.summary.record(job, "failed", message)
+        self.display.advance()
+
+    def _run_images(self, jobs: list[Job]) -> None:
+        window = 2 * self.batch_size
+        upcoming = iter(jobs)
+        reads: collections.deque[tuple[Job, Future]] = collections.deque()
+        writes: collections.deque[tuple[Job, Future]] = collections.deque()
+
+        def read_ahead() -> None:
+            while len(reads) < window:
+                job = next(upcoming, None)
+                if job is None:
+                    return
+                reads.append((job, self.readers.submit(read_image, job.source)))
+
+        read_ahead()
+        while reads:
+            batch = []
+            while reads and len(batch) < self.batch_size:
+                job, future = reads.popleft()
+                read_ahead()
+                try:
+                    batch.append((job, future.result()))
+                except ImageError as error:
+                    self._failed(job, str(error))
+            if not batch:
+                continue
+            try:
+                results = self.colorizer.colorize([picture.pixels for _, picture in batch])
+            except (RuntimeError, ValueError) as error:
+                if self.settings.debug:
+                    raise
+                for job, _ in batch:
+                    self._failed(job, f"{job.source}: colorization failed ({error})")
+                continue
+            for (job, picture), result in zip(batch, results):
+                writes.append((job, self.writers.submit(write_image, job.output, result.rgb, picture.alpha,
+                                                        picture.icc_profile)))
+            while writes and (len(writes) > window or writes[0][1].done()):
+                self._finish_write(*writes.popleft())
+        while writes:
+            self._finish_write(*writes.popleft())
+
+    def _finish_write(self, job: Job, future: Future) -> None:
+        try:
+            future.result()
+        except (OSError, ValueError) as error:
+            self._failed(job, f"{job.output}: cannot write ({error})")
+            return
+        self.summary.images += 1
+        self.summary.record(job, "done")
+        self.display.advance(colorized=1)
+
+    def _run_video(self, job: Job) -> None:
+        try:
+            info = probe(job.source)
+            self.display.grow((info.frame_count or 1) - 1)
+            if job.frames:
+                frames = self._video_to_frames(job, info)
+            else:
+                frames = self._video_to_file(job, info)
+        except (OSError, RuntimeError, ValueError) as error:
+            if self.settings.debug and not isinstance(error, VideoError):
+                raise
+            self._failed(job, str(error) if isinstance(error, VideoError) else f"{job.source}: {error}")
+            return
+        self.summary.images += frames
+        # a frames folder whose frames all exist already counts as skipped
+        self.summary.record(job, "done" if frames or not job.frames else "skipped", frames=frames)
+
+    def _frame_batches(self, reader: FrameReader, keep: Callable[[int], bool] | None = None) -> Iterator[list]:
+        """(index, (3, H, W) uint8 frame) batches, decoded ahead in a thread; `keep(index)` filters frames."""
+        frames = ((index, frame.permute(2, 0, 1)) for index, frame in enumerate(reader, start=1)
+                  if keep is None or keep(index))
+        return prefetch(_batched(frames, self.batch_size), depth=2)
+
+    def _video_to_file(self, job: Job, info) -> int:
+        count = 0
+
+        def encode(tmp: str) -> None:
+            nonlocal count
+            try:
+                count = self._encode(job, info, tmp)
+            except BaseException:
+                stop_all()      # before atomic_write removes `tmp`: no encoder may write it again
+                raise
+
+        atomic_write(job.output, encode)
+        self.display.grow(count - (info.frame_count or 1))
+        return count
+
+    def _encode(self, job: Job, info, tmp: str) -> int:
+        """Stream `job.source` through the model into `tmp`; returns the number of frames."""
+        fmt = VIDEO_OUTPUT_FORMATS[job.output.suffix.lower()]
+        count = 0
+        with FrameReader(job.source, info) as reader, FrameWriter(tmp, fmt, info, job.source) as writer, \
+                ThreadPoolExecutor(1, thread_name_prefix="sscn-encode") as encoder:
+            pending: collections.deque[Future] = collections.deque()
+            try:
+                for batch in self._frame_batches(reader):
+                    results = self.colorizer.colorize([frame for _, frame in batch])
+                    pending.append(encoder.submit(_write_frames, writer, results))
+                    while len(pending) > 2 or (pending and pending[0].done()):
+                        pending.popleft().result()
+                    count += len(batch)
+                    self.display.advance(len(batch), colorized=len(batch))
+                while pending:
+                    pending.popleft().result()
+            except BaseException:
+                encoder.shutdown(wait=False, cancel_futures=True)
+                raise
+        return count
+
+    def _video_to_frames(self, job: Job, info) -> int:
+        def missing(index: int) -> bool:
+            if self.settings.overwrite or not (job.output / FRAME_NAME.format(index)).exists():
+                return True
+            self.display.advance()
+            return False
+
+        count = 0
+        writes: collections.deque[Future] = collections.deque()
+        with FrameReader(job.source, info) as reader:
+            for batch in self._frame_batches(reader, missing):
+                results = self.colorizer.colorize([frame for _, frame in batch])
+                for (index, _), result in zip(batch, results):
+                    writes.append(self.writers.submit(write_image, job.output / FRAME_NAME.format(index),
+                                                      result.rgb))
+                while writes and (len(writes) > 2 * self.batch_size or writes[0].done()):
+                    writes.popleft().result()
+                count += len(batch)
+                self.display.advance(len(batch), colorized=len(batch))
+            while writes:
+                writes.popleft().result()
+            self.display.grow(reader.frames_read - (info.frame_count or 1))
+        return count
+
+
+def _write_frames(writer: FrameWriter, results: list) -> None:
+    for result in results:
+        writer.write(to_uint8(result.rgb))
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_END = object()
+
+
+def prefetch(items: Iterable, depth: int) -> Iterator:
+    """Iterate `items` in a background thread, `depth` items ahead; its exceptions re-raise here."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            put(error)
+
+    thread = threading.Thread(target=work, daemon=True, name="sscn-prefetch")
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,212 @@
+"""What to colorize and where each result goes.
+
+Targets are image files, video files, folders (images and videos inside; `recursive` descends) or `-`
+(paths read from stdin, one a line). Output naming, documented in `sscn colorize --help`:
+
+- no `-o`: `photo.jpg` -> `photo_color.png` and `clip.mp4` -> `clip_color.mp4` beside the input; a folder
+  `shots/` -> a sibling folder `shots_color/` mirroring its layout;
+- `-o FILE` (one target, with a suffix): exactly that file, its format from the suffix;
+- `-o DIR`: `DIR/<relative path>.png` (videos keep their container, or `.mp4`), where the relative path is
+  taken inside a folder target, or below the deepest folder common to loose files.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CLIError
+from .images import WRITE_FORMATS, output_format
+from .video import VIDEO_OUTPUT_FORMATS
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                  ".pnm"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
+                  ".mts", ".m2ts", ".3gp", ".ogv"}
+OUTPUT_TAG = "_color"
+IMAGE_OUTPUT_SUFFIX = ".png"
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path                   # the input file (may not exist: reading it reports the problem)
+    relative: Path               # its place under `-o DIR`
+    default_output: Path | None  # folder targets: its place in the sibling `<folder>_color`; loose: None
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    output: Path                 # image or video file; for `frames`, the folder of numbered PNG frames
+    video: bool = False
+    frames: bool = False
+    reference: Path | None = None  # --pairs: this row's reference (None: the run's one reference)
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def natural_key(path: Path) -> list:
+    """frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
+
+
+def read_path_lines(lines: Iterable[str]) -> list[str]:
+    """Target paths from stdin: one a line, blank lines ignored, surrounding whitespace kept off."""
+    return [line.strip() for line in lines if line.strip()]
+
+
+def discover(names: list[str], recursive: bool, exclude: list[Path], stdin: Iterable[str]) -> list[Target]:
+    """Expand target arguments into files; `exclude` folders (the outputs) are never searched."""
+    if names.count("-") > 1:
+        raise CLIError("'-' (read targets from stdin) may be given only once")
+    expanded = [p for name in names for p in (read_path_lines(stdin) if name == "-" else [name])]
+    if not expanded:
+        raise CLIError("no targets given" + (" on stdin" if "-" in names else ""))
+    excluded = {os.path.realpath(p) for p in exclude}
+    targets: list[Target] = []
+    loose: list[Path] = []
+    for path in map(Path, expanded):
+        if path.is_dir():
+            folder = Path(os.path.abspath(path))
+            default_dir = folder.parent / f"{folder.name}{OUTPUT_TAG}"
+            # with several targets, each folder keeps its own name under -o DIR
+            prefix = Path(folder.name if len(expanded) > 1 else "")
+            for file in _folder_files(path, recursive, excluded):
+                inner = file.relative_to(path)
+                targets.append(Target(file, prefix / inner, default_dir / inner))
+        else:
+            loose.append(path)
+    if loose:
+        parents = [os.path.dirname(os.path.abspath(p)) for p in loose]
+        root = os.path.commonpath(parents)
+        targets += [Target(p, Path(os.path.relpath(os.path.abspath(p), root)), None) for p in loose]
+    if not targets:
+        raise CLIError(f"no images or videos found in {', '.join(expanded)}"
+                       + ("" if recursive else " (add --recursive to search subfolders)"))
+    return targets
+
+
+def _folder_files(root: Path, recursive: bool, excluded: set[str]) -> list[Path]:
+    wanted = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        # hidden names are skipped: they include the `.name.part` files of interrupted writes
+        subfolders[:] = [d for d in subfolders if recursive and not d.startswith(".")
+                         and os.path.realpath(os.path.join(folder, d)) not in excluded]
+        found += [Path(folder) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in wanted]
+    return sorted(found, key=natural_key)
+
+
+def _video_suffix(source: Path) -> str:
+    suffix = source.suffix.lower()
+    return suffix if suffix in VIDEO_OUTPUT_FORMATS else ".mp4"
+
+
+def _names_a_file(out: str, single: bool) -> bool:
+    """`-o` is a file when it has a known suffix (or, for one target, any suffix), is no folder and does
+    not end with a slash."""
+    path = Path(out)
+    if out.endswith(("/", os.sep)) or path.is_dir():
+        return False
+    return path.suffix.lower() in set(WRITE_FORMATS) | set(VIDEO_OUTPUT_FORMATS) or (single and bool(path.suffix))
+
+
+def plan_jobs(targets: list[Target], out: str | None, frames: Path | None) -> list[Job]:
+    """One job per target with its output path (see the module docstring)."""
+    out_file = out is not None and _names_a_file(out, len(targets) == 1)
+    if out_file and len(targets) > 1:
+        raise CLIError(f"-o {out} names a file, but there are {len(targets)} targets; give a folder")
+    videos = sum(is_video(t.path) for t in targets)
+    if frames is not None and not videos:
+        raise CLIError("--frames applies to video targets, and none was given")
+    if out_file and videos and Path(out).suffix.lower() not in VIDEO_OUTPUT_FORMATS:
+        raise CLIError(f"-o {out}: a video needs a video suffix ({', '.join(VIDEO_OUTPUT_FORMATS)}), "
+                       "or use --frames DIR")
+    if out_file and not videos:
+        output_format(Path(out))
+    out_dir = Path(out) if out is not None and not out_file else None
+    jobs = []
+    for target in targets:
+        video = is_video(target.path)
+        if video and frames is not None:
+            output = frames if videos == 1 else frames / target.relative.with_suffix("")
+            jobs.append(Job(target.path, output, video=True, frames=True))
+            continue
+        suffix = _video_suffix(target.path) if video else IMAGE_OUTPUT_SUFFIX
+        if out_file:
+            output = Path(out)
+        elif out_dir is not None:
+            output = out_dir / target.relative.with_suffix(suffix)
+        elif target.default_output is not None:
+            output = target.default_output.with_suffix(suffix)
+        else:
+            output = target.path.with_name(f"{target.path.stem}{OUTPUT_TAG}{suffix}")
+        jobs.append(Job(target.path, output, video=video))
+    return jobs
+
+
+def read_pairs(path: Path) -> list[tuple[Path, Path, Path | None]]:
+    """`target,reference[,output]` rows (an optional header row starting with `target`); paths relative to
+    the CSV file's folder."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except FileNotFoundError:
+        raise CLIError(f"{path}: pairs file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CLIError(f"{path}: cannot read the pairs file ({error})") from None
+    if rows and rows[0][0].strip().lower() == "target":
+        rows = rows[1:]
+    if not rows:
+        raise CLIError(f"{path}: no rows (expected target,reference[,output] lines)")
+    base = path.parent
+    pairs = []
+    for number, row in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in row]
+        if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
+            raise CLIError(f"{path}: row {number} {','.join(row)!r} is not target,reference[,output]")
+        output = base / cells[2] if len(cells) == 3 and cells[2] else None
+        pairs.append((base / cells[0], base / cells[1], output))
+    return pairs
+
+
+def plan_pairs(pairs: list[tuple[Path, Path, Path | None]], out: str | None, frames: Path | None) -> list[Job]:
+    """Jobs for --pairs rows: each keeps its reference; a row's own output wins over the derived one."""
+    for target, _, _ in pairs:
+        if target.is_dir():
+            raise CLIError(f"{target}: is a folder; --pairs rows name files")
+    if out is not None and _names_a_file(out, single=False):
+        raise CLIError(f"-o {out} names a file; with --pairs give a folder (or an output column)")
+    targets = discover([str(t) for t, _, _ in pairs], recursive=False, exclude=[], stdin=[])
+    jobs = plan_jobs(targets, out, frames)
+    return [dataclasses.replace(job, reference=reference, output=output or job.output)
+            for job, (_, reference, output) in zip(jobs, pairs)]
+
+
+def check_outputs(jobs: list[Job], inputs: Iterable[Path], extra_outputs: Iterable[Path] = ()) -> None:
+    """Refuse two jobs writing one file, and any output that is an input (same file, however named)."""
+    seen: dict[str, Path] = {}
+    for job in jobs:
+        key = os.path.realpath(job.output)
+        if key in seen:
+            raise CLIError(f"{seen[key]} and {job.source} would both be written to {job.output}")
+        seen[key] = job.source
+    input_files = {_file_id(p) for p in [*inputs, *(j.source for j in jobs)]} - {None}
+    outputs = [*(job.output for job in jobs if not job.frames), *extra_outputs]
+    for output in outputs:
+        if _file_id(output) in input_files:
+            raise CLIError(f"{output}: output path is an input; refusing to overwrite it (choose another -o)")
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

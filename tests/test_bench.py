@@ -1,0 +1,137 @@
+"""`sscn bench` and its timing core (models.benchmark)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from models import SSCN, get_config
+from models import benchmark
+from models.benchmark import measure, peak_tflops
+
+
+@pytest.fixture(scope="module")
+def tiny() -> SSCN:
+    torch.manual_seed(0)
+    return SSCN(get_config("tiny")).eval()
+
+
+@pytest.mark.parametrize("mode, positions", [("sparse", 32), ("dense", 256)])
+def test_measure(tiny, mode, positions):
+    timing = measure(tiny, 64, mode, batch_size=2, runs=2, warmup=1, device="cpu")
+    assert (timing.size, timing.mode, timing.batch_size, timing.positions, timing.runs) == (64, mode, 2, positions, 2)
+    assert timing.ms_per_image > 0 and timing.images_per_second == pytest.approx(1000 / timing.ms_per_image)
+    assert timing.peak_memory_mb > 0 and timing.peak_fraction is None and timing.error is None
+    assert timing.achieved_tflops == pytest.approx(timing.gflops_per_image * timing.images_per_second / 1000)
+
+
+def test_measure_rejects_bad_settings(tiny):
+    with pytest.raises(ValueError, match="unknown attention mode"):
+        measure(tiny, 64, "banded", device="cpu")
+    with pytest.raises(ValueError, match="runs >= 1"):
+        measure(tiny, 64, "sparse", runs=0, device="cpu")
+
+
+def test_warmup_runs_are_not_timed(tiny, monkeypatch):
+    from models.benchmark import time_predict
+    from models.colorizer import Colorizer
+
+    colorizer = Colorizer(model=tiny, device="cpu", size=64)
+    colorizer.set_reference(torch.rand(3, 64, 64))
+    calls = []
+    predict = colorizer.predict
+    monkeypatch.setattr(colorizer, "predict", lambda l_norm: calls.append(l_norm.shape) or predict(l_norm))
+    assert len(time_predict(colorizer, batch_size=3, runs=4, warmup=2)) == 4
+    assert calls == [(3, 1, 64, 64)] * 6
+
+
+@pytest.mark.parametrize("name, precision, peak", [
+    ("NVIDIA H100 80GB HBM3", "bf16", 989.0), ("NVIDIA H100 PCIe", "fp16", 756.0), ("NVIDIA H200", "bf16", 989.0),
+    ("NVIDIA A100-SXM4-80GB", "bf16", 312.0), ("NVIDIA L40S", "bf16", 362.0), ("NVIDIA L4", "bf16", 121.0),
+    ("NVIDIA H100 80GB HBM3", "fp32", None), ("Some Future GPU", "bf16", None),
+])
+def test_peak_tflops(monkeypatch, name, precision, peak):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert peak_tflops(torch.device("cuda"), precision) == peak
+    assert peak_tflops(torch.device("cpu"), precision) is None
+
+
+def test_benchmark_sorts_sizes_and_reports_each(tiny, monkeypatch):
+    seen = []
+    monkeypatch.setattr(benchmark, "measure", lambda model, size, mode, **kw: (size, mode))
+    results = benchmark.benchmark(tiny, [128, 64], ("sparse", "dense"), on_result=seen.append)
+    assert results == seen == [(64, "sparse"), (64, "dense"), (128, "sparse"), (128, "dense")]
+
+
+@pytest.mark.cuda
+def test_measure_cuda(tiny):
+    timing = measure(tiny, 128, "dense", runs=3, device="cuda", precision="bf16")
+    assert timing.peak_memory_mb > 0 and timing.achieved_tflops > 0
+
+
+def test_cli_json(run_sscn, tiny_weights):
+    result = run_sscn("bench", "--device", "cpu", "--weights", tiny_weights, "--sizes", "64", "--runs", "1",
+                      "--warmup", "0", "--threads", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["config"] == "tiny" and report["weights"] == str(tiny_weights)
+    assert report["precision"] == "fp32" and report["torch"] == torch.__version__ and report["date"]
+    assert report["device"].endswith("(1 thread)")
+    assert [(row["size"], row["mode"]) for row in report["network"]] == [(64, "sparse"), (64, "dense")]
+    assert all(row["ms_per_image"] > 0 and row["gflops_per_image"] > 0 for row in report["network"])
+    assert "ms/image" in result.stderr and "sscn bench" in result.stderr     # the table, on stderr
+
+
+def test_cli_random_weights_and_end_to_end(run_sscn, data_dir, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("flowers.jpg", "tomato.jpg"):
+        (folder / name).write_bytes((data_dir / name).read_bytes())
+    result = run_sscn("bench", "--device", "cpu", "--config", "tiny", "--sizes", "64", "--modes", "sparse",
+                      "--runs", "1", "--warmup", "0", "--threads", "1", "--batch-size", "2",
+                      "--folder", folder, "--video", data_dir / "tree-2s.mp4", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["weights"] == "random weights" and "random weights" in result.stderr
+    assert [row["mode"] for row in report["network"]] == ["sparse"]
+    folder_run, video_run = report["end_to_end"]
+    assert (folder_run["kind"], folder_run["files"], folder_run["images"]) == ("folder", 2, 2)
+    assert (video_run["kind"], video_run["files"], video_run["images"]) == ("video", 1, 30)
+    assert folder_run["images_per_second"] > 0 and video_run["seconds"] > 0
+    assert sorted(p.name for p in folder.iterdir()) == ["flowers.jpg", "tomato.jpg"]    # nothing written there
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sizes", "100"], "--sizes '100': each size must be a multiple of 32 between 32 and 4096"),
+    (["--config", "tiny", "--weights", "x.safetensors"], "give --weights or --config (random weights), not both"),
+    (["--weights", "missing.safetensors"], "missing.safetensors: weights file not found"),
+])
+def test_cli_bad_input(run_sscn, tmp_path, args, message):
+    result = run_sscn("bench", "--device", "cpu", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"sscn: error: {message}"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sizes", "a,b"], "expected comma-separated integers"),
+    (["--sizes", ""], "each size must be a multiple of 32"),
+    (["--modes", "fast"], "--modes 'fast': choose sparse, dense"),
+    (["--runs", "0"], "--runs must be at least 1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--precision", "fp8"], "unknown precision 'fp8'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--config", "huge"], "unknown config 'huge'"),
+    (["--config", "tiny", "--folder", "no-such-folder"], "no-such-folder: no such folder"),
+])
+def test_cli_bad_options(args, message):
+    """The same checks, in-process (fast); the subprocess tests above cover the real console script."""
+    from typer.testing import CliRunner
+
+    from colorize_cli.app import app
+
+    result = CliRunner().invoke(app, ["bench", "--device", "cpu", *args])
+    assert result.exit_code == 2
+    assert "sscn: error: " in result.output and message in result.output

@@ -1,0 +1,170 @@
+"""`Colorizer`, the inference engine: any input size, L kept, reference encoded once, seeded selection."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import Colorizer, load_checkpoint
+from models import colorizer as colorizer_module
+from models.color import rgb_to_lab
+
+
+def _read(path) -> torch.Tensor:
+    """A photo as (3, H, W) uint8."""
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+
+
+def _lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """L (H, W) of a (3, H, W) uint8 or float [0, 1] image."""
+    rgb = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb
+    return rgb_to_lab(rgb)[0]
+
+
+@pytest.fixture(scope="module")
+def photos(photo_paths) -> list[torch.Tensor]:
+    return [_read(path) for path in photo_paths]
+
+
+@pytest.fixture
+def colorizer(tiny_weights, photos) -> Colorizer:
+    engine = Colorizer(weights=tiny_weights, device="cpu", size=128)
+    engine.set_reference(photos[0])
+    return engine
+
+
+@pytest.fixture
+def saturated(tiny_weights, photos) -> Colorizer:
+    """A tiny model pushed to predict strong, often out-of-gamut colours, to exercise the gamut handling."""
+    model = load_checkpoint(tiny_weights)
+    with torch.no_grad():
+        model.ldt.decoder.to_ab.bias += torch.tensor([0.8, -0.7])     # ab ~ (+88, -77) on top of the prediction
+    engine = Colorizer(model=model, device="cpu", size=128)
+    engine.set_reference(photos[0])
+    return engine
+
+
+@pytest.mark.parametrize("height, width", [(97, 131), (131, 97), (64, 64), (33, 500), (1, 1), (256, 320)])
+def test_output_size_is_input_size(colorizer, height, width):
+    gray = torch.randint(0, 256, (1, height, width), dtype=torch.uint8)
+    [result] = colorizer.colorize([gray])
+    assert result.rgb.shape == (3, height, width) and result.rgb.dtype == torch.float32
+    assert result.rgb.device.type == "cpu"
+    assert 0.0 <= result.rgb.min() and result.rgb.max() <= 1.0
+
+
+def test_batch_of_mixed_sizes_and_inputs(colorizer, photos):
+    gray = photos[1].float().mean(dim=0, keepdim=True) / 255.0       # (1, H, W) float
+    inputs = [photos[2], gray, photos[3][:, :50, :70]]
+    results = colorizer.colorize(inputs, stage1=True)
+    assert [r.rgb.shape[-2:] for r in results] == [i.shape[-2:] for i in inputs]
+    assert all(r.rgb_stage1.shape == r.rgb.shape for r in results)
+    [single] = colorizer.colorize([photos[2]])
+    torch.testing.assert_close(results[0].rgb, single.rgb, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("engine", ["colorizer", "saturated"])
+def test_output_keeps_input_lightness(request, engine, photos):
+    colorizer = request.getfixturevalue(engine)
+    for photo in photos:
+        [result] = colorizer.colorize([photo])
+        lightness = _lightness(photo)
+        assert (_lightness(result.rgb) - lightness).abs().max() < 0.01
+        as_uint8 = (result.rgb * 255).round().to(torch.uint8)
+        assert (_lightness(as_uint8) - lightness).abs().max() < 0.5        # within uint8 rounding
+    chroma = rgb_to_lab(result.rgb)[1:].norm(dim=0)
+    if engine == "saturated":
+        assert chroma.mean() > 20                                         # really coloured, not greyed out
+
+
+def test_gray_and_colour_input_same_result(colorizer, photos):
+    gray = torch.from_numpy(np.array(Image.fromarray(photos[1].permute(1, 2, 0).numpy()).convert("L")))[None]
+    [from_gray] = colorizer.colorize([gray])
+    [from_rgb] = colorizer.colorize([gray.expand(3, -1, -1)])
+    torch.testing.assert_close(from_gray.rgb, from_rgb.rgb, atol=0, rtol=0)
+
+
+def test_reference_encoded_once(colorizer, photos, monkeypatch):
+    calls = []
+    original = colorizer.model.encode_reference
+    monkeypatch.setattr(colorizer.model, "encode_reference", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    first = colorizer.colorize([photos[1]])[0].rgb
+    second = colorizer.colorize([photos[1]])[0].rgb
+    assert not calls
+    torch.testing.assert_close(first, second, atol=0, rtol=0)
+
+
+def test_cached_reference_equals_fresh_engine(tiny_weights, colorizer, photos):
+    cached = [colorizer.colorize([photo])[0].rgb for photo in photos[1:]]
+    for photo, expected in zip(photos[1:], cached):
+        fresh = Colorizer(weights=tiny_weights, device="cpu", size=128)
+        fresh.set_reference(photos[0])
+        torch.testing.assert_close(fresh.colorize([photo])[0].rgb, expected, atol=0, rtol=0)
+
+
+def test_seed(tiny_weights, photos):
+    def run(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        engine = Colorizer(weights=tiny_weights, device="cpu", size=128, seed=seed)
+        engine.set_reference(photos[0])
+        return engine.reference.selected_idx, engine.colorize([photos[1]])[0].rgb
+
+    idx_a, rgb_a = run(0)
+    idx_b, rgb_b = run(0)
+    idx_c, rgb_c = run(1)
+    assert torch.equal(idx_a, idx_b) and torch.equal(rgb_a, rgb_b)
+    assert not torch.equal(idx_a, idx_c)
+
+
+def test_dense_and_sparse(tiny_weights, photos):
+    dense = Colorizer(weights=tiny_weights, device="cpu", size=128, dense=True)
+    dense.set_reference(photos[0])
+    assert dense.reference.selected_idx is None and dense.reference.keys.shape[1] == (128 // 4) ** 2
+    sparse = Colorizer(weights=tiny_weights, device="cpu", size=128, k=10, r=20)
+    sparse.set_reference(photos[0])
+    assert sparse.reference.selected_idx.shape == (1, 30)
+
+
+@pytest.mark.parametrize("k, r, message", [(-1, 5, "k and r must be >= 0"), (0, 0, r"k \+ r must be at least 1")])
+def test_invalid_k_r(tiny_weights, k, r, message):
+    with pytest.raises(ValueError, match=message):
+        Colorizer(weights=tiny_weights, device="cpu", k=k, r=r)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"size": 16}, "working size must be between 32 and 4096"),
+    ({"precision": "fp8"}, "unknown precision 'fp8'"),
+    ({"device": "tpu"}, "device 'tpu'"),
+])
+def test_invalid_options(tiny_weights, options, message):
+    with pytest.raises(ValueError, match=message):
+        Colorizer(weights=tiny_weights, **options)
+
+
+def test_colorize_needs_a_reference(tiny_weights, photos):
+    engine = Colorizer(weights=tiny_weights, device="cpu", size=64)
+    with pytest.raises(RuntimeError, match="set a reference"):
+        engine.colorize([photos[0]])
+    engine.set_palette([(230, 57, 70), (29, 53, 87)], [2.0, 1.0])
+    assert engine.colorize([]) == []
+
+
+@pytest.mark.parametrize("shape, dtype", [((2, 8, 8), torch.uint8), ((3, 8), torch.uint8), ((3, 8, 8), torch.int64)])
+def test_bad_image_tensors(colorizer, shape, dtype):
+    with pytest.raises(ValueError, match="expected an image tensor|unsupported image dtype"):
+        colorizer.colorize([torch.zeros(shape, dtype=dtype)])
+
+
+def test_merge_in_row_bands_is_seamless(colorizer, photos, monkeypatch):
+    [whole] = colorizer.colorize([photos[1]])
+    monkeypatch.setattr(colorizer_module, "_MERGE_ROWS", 7)
+    [banded] = colorizer.colorize([photos[1]])
+    torch.testing.assert_close(banded.rgb, whole.rgb, atol=1e-6, rtol=0)      # float32 ulps, no seams
+
+
+def test_palette_reference(tiny_weights, photos):
+    engine = Colorizer(weights=tiny_weights, device="cpu", size=96)
+    swatch = engine.set_palette([(230, 57, 70), (29, 53, 87)], [3.0, 1.0])
+    assert swatch.shape == (3, 96, 96)
+    [result] = engine.colorize([photos[0]])
+    assert result.rgb.shape == photos[0].shape

@@ -1,0 +1,135 @@
+"""Training photos (train.data): discovery, labels from class folders, decoding, held vs streamed batches."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from train import data
+from train.data import EpochSampler, PhotoFolder, PhotoSource, class_labels, find_photos, load_square
+
+
+@pytest.fixture()
+def class_folder(tmp_path, photo_paths) -> Path:
+    """Two classes: cats/ (two photos, one nested deeper) and dogs/ (two photos), plus a non-image file."""
+    (tmp_path / "cats" / "more").mkdir(parents=True)
+    (tmp_path / "dogs").mkdir()
+    shutil.copy(photo_paths[0], tmp_path / "cats" / "a.jpg")
+    shutil.copy(photo_paths[1], tmp_path / "cats" / "more" / "b.JPG")
+    shutil.copy(photo_paths[2], tmp_path / "dogs" / "c.jpg")
+    shutil.copy(photo_paths[3], tmp_path / "dogs" / "d.jpg")
+    (tmp_path / "dogs" / "notes.txt").write_text("not a photo")
+    return tmp_path
+
+
+class TestDiscovery:
+    def test_recursive_and_sorted(self, class_folder):
+        found = find_photos(class_folder)
+        assert [p.relative_to(class_folder).as_posix() for p in found] == [
+            "cats/a.jpg", "cats/more/b.JPG", "dogs/c.jpg", "dogs/d.jpg"]
+
+    def test_missing_folder(self, tmp_path):
+        with pytest.raises(ValueError, match="not a folder of photos"):
+            find_photos(tmp_path / "nope")
+
+    def test_empty_folder(self, tmp_path):
+        (tmp_path / "readme.txt").write_text("x")
+        with pytest.raises(ValueError, match="no photos found"):
+            find_photos(tmp_path)
+
+    def test_labels_from_first_folder_level(self, class_folder):
+        names, labels = class_labels(class_folder, find_photos(class_folder))
+        assert names == ["cats", "dogs"] and labels == [0, 0, 1, 1]
+
+    def test_no_labels_for_a_flat_folder_or_a_single_class(self, data_dir, class_folder):
+        assert class_labels(data_dir, find_photos(data_dir)) is None
+        assert class_labels(class_folder / "dogs", find_photos(class_folder / "dogs")) is None
+        shutil.copy(data_dir / "tomato.jpg", class_folder / "loose.jpg")
+        assert class_labels(class_folder, find_photos(class_folder)) is None
+
+
+class TestDecoding:
+    def test_square_uint8_centre_crop(self, photo_paths):
+        square = load_square(photo_paths[0], 48)
+        assert square.shape == (3, 48, 48) and square.dtype == torch.uint8
+
+    def test_exif_orientation_is_honoured(self, tmp_path):
+        # a wide image stored with EXIF orientation 6 (rotate 90 degrees) is tall when shown
+        image = Image.new("RGB", (40, 20), (255, 0, 0))
+        image.paste((0, 0, 255), (0, 0, 20, 20))           # left half blue
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        path = tmp_path / "rotated.jpg"
+        image.save(path, exif=exif, quality=95)
+        square = load_square(path, 20).float()
+        # shown upright (turned clockwise) it is tall with the blue half on top; the square is its middle
+        top, bottom = square[:, :2].mean(dim=(1, 2)), square[:, -2:].mean(dim=(1, 2))
+        assert top[2] > top[0] and bottom[0] > bottom[2]
+
+    def test_unreadable_photo_is_named(self, tmp_path):
+        path = tmp_path / "broken.jpg"
+        path.write_bytes(b"not a jpeg")
+        with pytest.raises(ValueError, match="broken.jpg"):
+            load_square(path, 32)
+
+    def test_decoded_in_order_with_labels(self, class_folder):
+        folder = PhotoFolder(class_folder, 32)
+        photos, labels = folder.decoded()
+        assert photos.shape == (4, 3, 32, 32) and labels.tolist() == [0, 0, 1, 1]
+        assert torch.equal(photos[2], load_square(class_folder / "dogs" / "c.jpg", 32))
+
+
+class TestEpochSampler:
+    def take(self, sampler: EpochSampler, count: int) -> list[int]:
+        stream = iter(sampler)
+        return [next(stream) for _ in range(count)]
+
+    def test_each_epoch_is_a_permutation(self):
+        drawn = self.take(EpochSampler(7, seed=0), 21)
+        for epoch in range(3):
+            assert sorted(drawn[epoch * 7:(epoch + 1) * 7]) == list(range(7))
+        assert drawn[:7] != drawn[7:14]
+
+    def test_ranks_share_out_each_epoch(self):
+        first, second = (self.take(EpochSampler(8, seed=1, rank=rank, world=2), 4) for rank in (0, 1))
+        assert sorted(first + second) == list(range(8))
+
+    def test_skip_continues_the_same_stream(self):
+        whole = self.take(EpochSampler(5, seed=2), 17)
+        assert self.take(EpochSampler(5, seed=2, skip=6), 11) == whole[6:]
+
+
+class TestPhotoSource:
+    def test_held_batches(self, class_folder):
+        source = PhotoSource(PhotoFolder(class_folder, 32), 3, torch.device("cpu"), workers=0, seed=0)
+        assert source.loader is None
+        photos, labels = source.next()
+        assert photos.shape == (3, 3, 32, 32) and photos.dtype == torch.uint8
+        assert labels.shape == (3,) and set(labels.tolist()) <= {0, 1}
+
+    def test_flat_folder_has_no_labels(self, data_dir):
+        _, labels = PhotoSource(PhotoFolder(data_dir, 32), 2, torch.device("cpu"), workers=0, seed=0).next()
+        assert labels is None
+
+    def test_held_state_round_trip(self, data_dir):
+        source = PhotoSource(PhotoFolder(data_dir, 32), 2, torch.device("cpu"), workers=0, seed=0)
+        source.next()
+        state = source.get_state()
+        expected = source.next()[0]
+        fresh = PhotoSource(PhotoFolder(data_dir, 32), 2, torch.device("cpu"), workers=0, seed=0)
+        fresh.set_state(state)
+        assert torch.equal(fresh.next()[0], expected)
+
+    def test_streamed_batches_resume_at_the_step(self, class_folder, monkeypatch):
+        monkeypatch.setattr(data, "IN_MEMORY_BYTES", 0)
+        folder = PhotoFolder(class_folder, 32)
+        source = PhotoSource(folder, 2, torch.device("cpu"), workers=0, seed=3)
+        assert source.loader is not None
+        batches = [source.next() for _ in range(3)]
+        assert batches[0][1].shape == (2,)
+        resumed = PhotoSource(folder, 2, torch.device("cpu"), workers=0, seed=3, start_step=2)
+        photos, labels = resumed.next()
+        assert torch.equal(photos, batches[2][0]) and torch.equal(labels, batches[2][1])

@@ -1,0 +1,137 @@
+"""Image reading and writing for the CLI (colorize_cli.images), checked against numpy / Pillow references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorize_cli.images import ImageError, output_format, read_image, to_uint8, write_image
+
+
+@pytest.fixture
+def photo(data_dir) -> np.ndarray:
+    """campus1.jpg as an (H, W, 3) uint8 array."""
+    return np.asarray(Image.open(data_dir / "campus1.jpg").convert("RGB"))
+
+
+class TestRead:
+    def test_colour_jpeg(self, data_dir, photo):
+        picture = read_image(data_dir / "campus1.jpg")
+        assert picture.pixels.dtype == torch.uint8
+        assert picture.pixels.shape == (3, *photo.shape[:2])
+        assert np.array_equal(picture.pixels.permute(1, 2, 0).numpy(), photo)
+        assert picture.alpha is None
+
+    def test_grayscale_is_one_channel(self, tmp_path, photo):
+        path = tmp_path / "gray.png"
+        Image.fromarray(photo).convert("L").save(path)
+        picture = read_image(path)
+        assert picture.pixels.shape == (1, *photo.shape[:2])
+        assert np.array_equal(picture.pixels[0].numpy(), np.asarray(Image.open(path)))
+
+    def test_rgba_keeps_alpha(self, tmp_path, photo):
+        alpha = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))
+        path = tmp_path / "rgba.png"
+        Image.fromarray(np.dstack([photo, alpha]), "RGBA").save(path)
+        picture = read_image(path)
+        assert picture.pixels.shape == (3, *photo.shape[:2])
+        assert np.array_equal(picture.pixels.permute(1, 2, 0).numpy(), photo)
+        assert np.array_equal(picture.alpha.numpy(), alpha)
+
+    def test_sixteen_bit_is_float(self, tmp_path):
+        values = np.linspace(0, 65535, 40 * 30).astype(np.uint16).reshape(30, 40)
+        path = tmp_path / "deep.png"
+        Image.fromarray(values).save(path)
+        assert Image.open(path).mode.startswith("I")
+        picture = read_image(path)
+        assert picture.pixels.dtype == torch.float32 and picture.pixels.shape == (1, 30, 40)
+        np.testing.assert_allclose(picture.pixels[0].numpy(), values / 65535.0, atol=1e-6)
+
+    def test_palette_mode(self, tmp_path, photo):
+        path = tmp_path / "indexed.png"
+        indexed = Image.fromarray(photo).quantize(64)
+        indexed.save(path)
+        picture = read_image(path)
+        assert picture.pixels.shape == (3, *photo.shape[:2])
+        assert np.array_equal(picture.pixels.permute(1, 2, 0).numpy(), np.asarray(indexed.convert("RGB")))
+
+    def test_exif_orientation_applied(self, tmp_path, photo):
+        path = tmp_path / "rotated.jpg"
+        exif = Image.Exif()
+        exif[0x0112] = 6      # "rotate 90 CW to display"
+        Image.fromarray(photo).save(path, exif=exif, quality=100)
+        stored = np.asarray(Image.open(path).convert("RGB"))
+        picture = read_image(path)
+        assert picture.pixels.shape == (3, photo.shape[1], photo.shape[0])
+        assert np.array_equal(picture.pixels.permute(1, 2, 0).numpy(), np.rot90(stored, k=-1))
+
+    def test_cmyk_is_converted(self, tmp_path, photo):
+        path = tmp_path / "cmyk.jpg"
+        Image.fromarray(photo).convert("CMYK").save(path)
+        assert read_image(path).pixels.shape == (3, *photo.shape[:2])
+
+
+class TestReadErrors:
+    def error(self, path) -> str:
+        with pytest.raises(ImageError) as caught:
+            read_image(path)
+        assert str(path) in str(caught.value)
+        return str(caught.value)
+
+    def test_missing(self, tmp_path):
+        assert "no such file" in self.error(tmp_path / "absent.jpg")
+
+    def test_zero_bytes(self, tmp_path):
+        (tmp_path / "empty.jpg").write_bytes(b"")
+        assert "empty file" in self.error(tmp_path / "empty.jpg")
+
+    def test_text_named_jpg(self, tmp_path):
+        (tmp_path / "notes.jpg").write_text("not a picture\n")
+        assert "not an image" in self.error(tmp_path / "notes.jpg")
+
+    def test_truncated(self, tmp_path, data_dir):
+        data = (data_dir / "campus1.jpg").read_bytes()
+        (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+        assert "truncated" in self.error(tmp_path / "cut.jpg")
+
+    def test_too_wide(self, tmp_path):
+        Image.new("L", (20001, 2)).save(tmp_path / "wide.png")
+        assert "too large" in self.error(tmp_path / "wide.png")
+
+    @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")   # as colorize_cli.images sets
+    def test_too_many_pixels(self, tmp_path):
+        Image.new("1", (14200, 14200)).save(tmp_path / "bomb.png")     # 201 Mpx, a few kB on disk
+        assert "too large" in self.error(tmp_path / "bomb.png")
+
+    def test_float_mode_unsupported(self, tmp_path):
+        Image.new("F", (8, 8)).save(tmp_path / "float.tif")
+        assert "unsupported image mode F" in self.error(tmp_path / "float.tif")
+
+    def test_folder(self, tmp_path):
+        (tmp_path / "dir.jpg").mkdir()
+        assert "folder" in self.error(tmp_path / "dir.jpg")
+
+
+class TestWrite:
+    def test_png_round_trip(self, tmp_path):
+        rgb = torch.rand(3, 17, 23)
+        write_image(tmp_path / "out.png", rgb)
+        written = np.asarray(Image.open(tmp_path / "out.png"))
+        assert np.array_equal(written, np.round(rgb.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+        assert [p.name for p in tmp_path.iterdir()] == ["out.png"]      # no temporary file left behind
+
+    def test_alpha_kept_in_png_dropped_in_jpeg(self, tmp_path):
+        rgb, alpha = torch.rand(3, 8, 9), torch.randint(0, 256, (8, 9), dtype=torch.uint8)
+        write_image(tmp_path / "a.png", rgb, alpha)
+        write_image(tmp_path / "a.jpg", rgb, alpha)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png"))[..., 3], alpha.numpy())
+        assert Image.open(tmp_path / "a.jpg").mode == "RGB"
+
+    def test_unknown_suffix(self, tmp_path):
+        with pytest.raises(ValueError, match="cannot write images with suffix"):
+            output_format(tmp_path / "out.xyz")
+
+    def test_to_uint8_clamps(self):
+        rgb = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5]).view(1, 1, 5).expand(3, 1, 5)
+        assert to_uint8(rgb)[0, :, 0].tolist() == [0, 0, 128, 255, 255]

@@ -1,0 +1,496 @@
+"""The self-augmentation benchmark of `sscn evaluate` (paper §4.2, Table 1), methods side by side.
+
+Photos: each photo is resized to short side `size` and centre-cropped to size x size; its L is the target and
+four references are made from the photo itself:
+  tps      thin-plate-spline warp: 5 x 5 control points moved uniformly by up to 0.1 (in [-1, 1] units)
+  rr       random rotation, uniform in [-30, 30] degrees, borders filled by reflection
+  rc       random crop, side 50-80 % of the photo's, anywhere inside it, resized back to size x size
+  palette  the photo's 6 dominant colours (k-means) as stripes whose widths follow their shares
+Every reference of a photo comes from its own CPU generator seeded by `pair_seed(file name, kind, seed)`
+(SHA-256, not Python's salted hash), so every run, device, batch size and method sees the same pairs; the
+sparse selection of the network's random positions uses the same seed.
+
+Every method predicts ab for the target's L; the result is the target's own L merged with that ab (out-of-gamut
+ab pulled towards grey, as `Colorizer` does) and is scored against the photo: PSNR and SSIM in RGB uint8, and
+HIS between the result and the reference (train.metrics states the definitions). The "mean" column is the
+mean over tps / rr / rc, as in Table 1; the palette column stands apart (it has no spatial information).
+
+Video (frames decoded by the CLI, colorize_cli.video): a colour video's frames are greyed and colorized with
+one reference (its middle frame, or a given image); per-frame PSNR / SSIM against the source, HIS against the
+reference, and a flicker score:
+flicker = sum_t mean|ab_t - ab_{t-1}| of the result / the same sum for the source (1 = as steady as the source).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from models.checkpoint import atomic_write, default_weights_path, load_checkpoint
+from models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
+from models.colorizer import image_to_float, working_size
+from models.ldt import check_selection, gather_positions, select_positions
+from models.sscn import SSCN, ReferenceEncoding
+
+from .baselines import BASELINES
+from .data import load_square
+from .metrics import PSNR_CAP_DB, ab_histogram, intersect, psnr, ssim
+from .pairs import (affine_matrices, apply_affine, batched_dominant_colors, identity_grid, random_crop_matrices,
+                    random_tps_grid, swatch_images)
+
+REFERENCE_KINDS = ("tps", "rr", "rc", "palette")
+KIND_TITLES = {"tps": "TPS", "rr": "RR", "rc": "RC", "palette": "palette", "mean": "mean"}
+MEAN_KINDS = ("tps", "rr", "rc")            # Table 1's "Mean"
+NETWORK_KINDS = {"sscn": "sparse", "dense": "dense", "stage1": "stage1"}
+METHODS = (*NETWORK_KINDS, *BASELINES)
+METRICS = ("psnr", "ssim", "his")
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    tps_strength: float = 0.1       # control-point displacement, [-1, 1] units (training's ordinary pairs)
+    tps_points: int = 5             # control points per side
+    max_rotation_deg: float = 30.0
+    crop_scale: tuple[float, float] = (0.5, 0.8)
+    palette_colors: int = 6
+
+
+def protocol(settings: ReferenceSettings = ReferenceSettings()) -> dict:
+    """The benchmark's definitions, written into every JSON report."""
+    low, high = settings.crop_scale
+    return {
+        "target": "photo resized to short side `size`, centre-cropped; its L is the input",
+        "references": {
+            "tps": f"thin-plate-spline warp, {settings.tps_points}x{settings.tps_points} control points displaced "
+                   f"by up to {settings.tps_strength} ([-1, 1] units)",
+            "rr": f"rotation uniform in +-{settings.max_rotation_deg:g} degrees, reflected borders",
+            "rc": f"crop of {low:.0%}-{high:.0%} of the side, resized to the full size",
+            "palette": f"{settings.palette_colors} dominant colours (k-means) as stripes, widths = shares",
+        },
+        "seed": "per image and reference: sha256('{seed}:{file name}:{kind}')",
+        "psnr": f"RGB uint8, 10 log10(255^2 / MSE), capped at {PSNR_CAP_DB:g} dB",
+        "ssim": "RGB uint8, Gaussian window sigma 1.5 (11 taps), K1 0.01, K2 0.03, data range 255, population "
+                "covariance, per channel, 5-pixel border excluded, mean over channels (= scikit-image "
+                "structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False))",
+        "his": "ab histogram intersection of result and reference, 23x23 cells of side 10 centred on multiples "
+               "of 10",
+        "mean": "mean over tps, rr, rc (Table 1)",
+    }
+
+
+def pair_seed(name: str, kind: str, seed: int = 0) -> int:
+    """A stable 63-bit seed for one (image, reference kind), the same in every process and on every machine."""
+    digest = hashlib.sha256(f"{seed}:{name}:{kind}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def make_reference(photo: torch.Tensor, kind: str, seed: int,
+                   settings: ReferenceSettings = ReferenceSettings()) -> torch.Tensor:
+    """One self-augmented reference (3, S, S) in [0, 1] of a photo (3, S, S) in [0, 1] (CPU tensors)."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = photo[None]                                                          # (1, 3, S, S)
+    height, width = photo.shape[-2:]
+    if kind == "palette":
+        colors, shares = batched_dominant_colors(batch, settings.palette_colors, generator)
+        return swatch_images(colors, shares, height, width)[0]
+    if kind == "tps":
+        grid = random_tps_grid(1, height, width, torch.tensor([settings.tps_strength]), generator,
+                               per_side=settings.tps_points)
+    elif kind == "rr":
+        limit = math.radians(settings.max_rotation_deg)
+        angle = (torch.rand(1, generator=generator) * 2 - 1) * limit
+        rotation = affine_matrices(angle, torch.ones(1), torch.zeros(1, 2), torch.zeros(1, dtype=torch.bool))
+        grid = apply_affine(identity_grid(1, height, width, "cpu"), rotation)
+    elif kind == "rc":
+        crop = random_crop_matrices(1, *settings.crop_scale, generator, "cpu")
+        grid = apply_affine(identity_grid(1, height, width, "cpu"), crop)
+    else:
+        raise ValueError(f"unknown reference kind {kind!r}; choose one of {', '.join(REFERENCE_KINDS)}")
+    warped = F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return warped[0].clamp(0.0, 1.0)
+
+
+# --- methods -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One row of the table: a baseline, or the network as sscn (sparse k/r), dense or stage1."""
+    name: str
+    kind: str                        # "sparse" | "dense" | "stage1" | "baseline"
+    k: int | None = None
+    r: int | None = None
+
+
+def parse_sweep(text: str) -> list[tuple[int, int]]:
+    """'64:64,128:128' -> [(64, 64), (128, 128)]."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = re.fullmatch(r"(\d+):(\d+)", item)
+        if not match:
+            raise ValueError(f"malformed --sweep entry {item!r} (expected k:r, e.g. 128:128)")
+        pairs.append((int(match.group(1)), int(match.group(2))))
+    if not pairs:
+        raise ValueError("--sweep needs at least one k:r entry")
+    return pairs
+
+
+def method_specs(names: list[str], k: int | None = None, r: int | None = None,
+                 sweep: list[tuple[int, int]] = ()) -> list[MethodSpec]:
+    """Table rows for `--methods` (plus `--sweep` rows `sscn k=.. r=..`), validated; k / r None = the model's."""
+    specs = []
+    for name in names:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        if name in {spec.name for spec in specs}:
+            continue
+        kind = NETWORK_KINDS.get(name, "baseline")
+        specs.append(MethodSpec(name, kind, k, r) if kind == "sparse" else MethodSpec(name, kind))
+    for sweep_k, sweep_r in sweep:
+        check_selection(sweep_k, sweep_r)
+        specs.append(MethodSpec(f"sscn k={sweep_k} r={sweep_r}", "sparse", sweep_k, sweep_r))
+    if not specs:
+        raise ValueError("no methods to evaluate")
+    return specs
+
+
+def merge_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """The result image, as `Colorizer` makes it: L (B, 1, H, W) in [0, 100] with ab (B, 2, H, W) in Lab units
+    -> RGB (B, 3, H, W) in [0, 1], out-of-gamut ab pulled towards grey so that L is kept."""
+    return lab_to_rgb_keep_lightness(torch.cat([lightness, ab.to(lightness.dtype)], dim=1))
+
+
+class NetworkRunner:
+    """A loaded SSCN run as several methods; per batch the reference is encoded once (densely) and the
+    sparse variants select their positions from that encoding, one seeded generator per reference."""
+
+    def __init__(self, model: SSCN, device: torch.device, size: int) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        if device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.size = working_size(size)
+
+    def _to_working(self, image: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                             antialias=True)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    @staticmethod
+    def _select(encoding: ReferenceEncoding, k: int, r: int, seeds: list[int]) -> ReferenceEncoding:
+        """S(C) per reference with its own generator, so a pair's selection does not depend on its batch."""
+        rows = [select_positions(encoding.cam[i:i + 1], k, r, torch.Generator().manual_seed(seed))
+                for i, seed in enumerate(seeds[:encoding.cam.shape[0]])]
+        if rows[0] is None:          # k + r covers every position: dense
+            return encoding
+        selected_idx = torch.cat(rows)                                            # (Br, k + r)
+        return dataclasses.replace(encoding, keys=gather_positions(encoding.keys, selected_idx),
+                                   values=gather_positions(encoding.values, selected_idx),
+                                   selected_idx=selected_idx)
+
+    @torch.inference_mode()
+    def run(self, lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int],
+            specs: list[MethodSpec]) -> dict[str, torch.Tensor]:
+        """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}."""
+        l_norm = normalize_l(self._to_working(lightness).clamp(0.0, 100.0))
+        ref_work = self._to_working(reference).clamp(0.0, 1.0)
+        if self.device.type == "cuda":
+            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+            ref_work = ref_work.contiguous(memory_format=torch.channels_last)
+        results = {}
+        with self._autocast():
+            encoding = self.model.encode_reference(ref_work, dense=True)
+            for spec in specs:
+                if spec.kind == "stage1":
+                    ab_norm = self.model(l_norm, encoding, stage1_only=True).ab
+                elif spec.kind == "dense":
+                    ab_norm = self.model(l_norm, encoding).ab
+                else:
+                    ab_norm = self.model(l_norm, self._select(encoding, spec.k, spec.r, seeds)).ab
+                results[spec.name] = denormalize_ab(F.interpolate(ab_norm.float(), size=lightness.shape[-2:],
+                                                                  mode="bilinear", align_corners=False))
+        return results
+
+
+class MethodSet:
+    """Every requested method, applied to one batch: {name: result RGB (B, 3, H, W) in [0, 1]}."""
+
+    def __init__(self, specs: list[MethodSpec], network: NetworkRunner | None) -> None:
+        self.specs = specs
+        self.network_specs = [spec for spec in specs if spec.kind != "baseline"]
+        if self.network_specs and network is None:
+            raise ValueError("network methods need a model")
+        self.network = network
+
+    @property
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.specs]
+
+    @torch.inference_mode()
+    def colorize(self, lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int]) -> dict[str, torch.Tensor]:
+        ab = self.network.run(lightness, reference, seeds, self.network_specs) if self.network_specs else {}
+        for spec in self.specs:
+            if spec.kind == "baseline":
+                ab[spec.name] = BASELINES[spec.name](lightness, reference, seeds)
+        return {spec.name: merge_lightness(lightness, ab[spec.name]) for spec in self.specs}
+
+
+def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device,
+                  size: int) -> MethodSet:
+    """Load the model only when a network method is asked for (baselines need no weights); sparse rows
+    without k / r take the checkpoint's."""
+    network = None
+    if any(spec.kind != "baseline" for spec in specs):
+        model = load_checkpoint(weights or default_weights_path())
+        specs = [dataclasses.replace(spec, k=model.config.k if spec.k is None else spec.k,
+                                     r=model.config.r if spec.r is None else spec.r)
+                 if spec.kind == "sparse" else spec for spec in specs]
+        for spec in specs:
+            if spec.kind == "sparse":
+                check_selection(spec.k, spec.r)
+        network = NetworkRunner(model, device, size)
+    return MethodSet(specs, network)
+
+
+def score_results(results: dict[str, torch.Tensor], truth: torch.Tensor,
+                  references: torch.Tensor) -> dict[str, dict[str, list[float]]]:
+    """{name: {"psnr" | "ssim" | "his": one score per image}} for results (B, 3, H, W) against the truth
+    (B, 3, H, W) and the references (B | 1, 3, Hr, Wr), whose histograms are computed once for all methods."""
+    ref_hist = ab_histogram(references)
+    return {name: {"psnr": psnr(rgb, truth).tolist(), "ssim": ssim(rgb, truth).tolist(),
+                   "his": intersect(ab_histogram(rgb), ref_hist).tolist()} for name, rgb in results.items()}
+
+
+# --- photo benchmark ---------------------------------------------------------------------------------
+
+@dataclass
+class SheetRow:
+    gray: torch.Tensor                         # (3, S, S) in [0, 1]
+    reference: torch.Tensor
+    results: dict[str, torch.Tensor]
+    truth: torch.Tensor
+    label: str
+
+
+def _sheet_row(lightness: torch.Tensor, reference: torch.Tensor, results: dict[str, torch.Tensor],
+               truth: torch.Tensor, index: int, label: str) -> SheetRow:
+    """Pair `index` of a batch (its reference given as (3, Hr, Wr)), copied to the CPU for the contact sheet."""
+    gray = merge_lightness(lightness[index:index + 1], lightness.new_zeros(1, 2, *lightness.shape[-2:]))[0]
+    return SheetRow(gray.cpu(), reference.cpu(), {name: rgb[index].cpu() for name, rgb in results.items()},
+                    truth[index].cpu(), label)
+
+
+@dataclass
+class PhotoReport:
+    methods: list[str]
+    scores: list[dict]                         # {"image", "reference", "method", "psnr", "ssim", "his"}
+    failed: list[dict] = field(default_factory=list)   # {"file", "error"}
+    sheet: list[SheetRow] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """{method: {kind | "mean": {metric: mean over images}}}; "mean" averages tps / rr / rc."""
+        table: dict[str, dict[str, dict[str, float]]] = {}
+        for method in self.methods:
+            rows = [s for s in self.scores if s["method"] == method]
+            columns = {}
+            for kind in REFERENCE_KINDS:
+                picked = [s for s in rows if s["reference"] == kind]
+                if picked:
+                    columns[kind] = {m: sum(s[m] for s in picked) / len(picked) for m in METRICS}
+            means = [columns[kind] for kind in MEAN_KINDS if kind in columns]
+            if means:
+                columns["mean"] = {m: sum(c[m] for c in means) / len(means) for m in METRICS}
+            table[method] = columns
+        return table
+
+    def to_json(self) -> dict:
+        return {"mode": "photos", **self.settings, "methods": self.methods, "protocol": protocol(),
+                "summary": self.summary(), "pairs": self.scores, "failed": self.failed,
+                "elapsed_s": round(self.elapsed_s, 3)}
+
+
+def _photo_batches(paths: list[Path], photos_per_batch: int, size: int,
+                   failed: list[dict]) -> Iterator[tuple[list[Path], torch.Tensor]]:
+    """Decoded photos (P, 3, S, S) uint8 in groups; unreadable files are recorded in `failed` and skipped."""
+    from PIL import Image
+
+    group: list[tuple[Path, torch.Tensor]] = []
+    for index, path in enumerate(paths):
+        try:
+            group.append((path, load_square(path, size)))
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            failed.append({"file": str(path), "error": str(error) or type(error).__name__})
+        if group and (len(group) == photos_per_batch or index == len(paths) - 1):
+            yield [p for p, _ in group], torch.stack([photo for _, photo in group])
+            group = []
+
+
+def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed: int = 0,
+                    batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_rows: int = 4,
+                    progress: Callable[[int], None] | None = None) -> PhotoReport:
+    """Run every method on the four references of every photo; `progress(n)` after each n photos."""
+    started = time.perf_counter()
+    report = PhotoReport(methods.names, [])
+    photos_per_batch = max(1, batch_size // len(REFERENCE_KINDS))
+    for names, photos in _photo_batches(paths, photos_per_batch, size, report.failed):
+        truth = photos.float() / 255.0                                                 # (P, 3, S, S)
+        pairs = [(name, kind, pair_seed(name.name, kind, seed)) for name in names for kind in REFERENCE_KINDS]
+        references = torch.stack([make_reference(truth[i // len(REFERENCE_KINDS)], kind, pair)
+                                  for i, (_, kind, pair) in enumerate(pairs)])           # (P*4, 3, S, S)
+        truth = truth.repeat_interleave(len(REFERENCE_KINDS), dim=0).to(device)          # (P*4, 3, S, S)
+        references = references.to(device)
+        lightness = rgb_to_lab(truth)[:, :1]
+        results = methods.colorize(lightness, references, [pair for _, _, pair in pairs])
+        scores = score_results(results, truth, references)
+        for index, (path, kind, _) in enumerate(pairs):
+            for name in methods.names:
+                report.scores.append({"image": path.name, "reference": kind, "method": name,
+                                      **{metric: scores[name][metric][index] for metric in METRICS}})
+        for photo_index, path in enumerate(names):
+            if len(report.sheet) < sheet_rows:
+                # one pair per photo on the sheet, cycling through the reference kinds
+                kind_index = len(report.sheet) % len(REFERENCE_KINDS)
+                pick = photo_index * len(REFERENCE_KINDS) + kind_index
+                report.sheet.append(_sheet_row(lightness, references[pick], results, truth, pick,
+                                               f"{path.name} / {KIND_TITLES[REFERENCE_KINDS[kind_index]]}"))
+        if progress is not None:
+            progress(len(names))
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+# --- video -------------------------------------------------------------------------------------------
+
+@dataclass
+class VideoReport:
+    methods: list[str]
+    frames: list[dict]                         # {"frame", "method", "psnr", "ssim", "his"}
+    flicker: dict[str, float | None]
+    sheet: list[SheetRow] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """{method: {"psnr", "ssim", "his": mean over frames, "flicker"}}."""
+        table = {}
+        for method in self.methods:
+            rows = [f for f in self.frames if f["method"] == method]
+            table[method] = {m: sum(f[m] for f in rows) / max(1, len(rows)) for m in METRICS}
+            table[method]["flicker"] = self.flicker[method]
+        return table
+
+    def to_json(self) -> dict:
+        definitions = {key: protocol()[key] for key in METRICS}
+        definitions["flicker"] = "sum_t mean|ab_t - ab_(t-1)| of the result / the same for the source"
+        return {"mode": "video", **self.settings, "methods": self.methods, "protocol": definitions,
+                "summary": self.summary(), "per_frame": self.frames, "elapsed_s": round(self.elapsed_s, 3)}
+
+
+def _batched(frames: Iterable[torch.Tensor], size: int) -> Iterator[list[torch.Tensor]]:
+    batch = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def evaluate_video(frames: Iterable[torch.Tensor], reference: torch.Tensor, methods: MethodSet, seed: int = 0,
+                   batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_every: int = 1,
+                   sheet_rows: int = 4, progress: Callable[[int], None] | None = None) -> VideoReport:
+    """Greyed frames (3, H, W) uint8 colorized with one reference (1|3, Hr, Wr) (uint8 or float in [0, 1]);
+    `progress(n)` after every n frames.
+
+    The sheet keeps frames 0, sheet_every, 2 * sheet_every, ... (at most `sheet_rows`).
+    """
+    started = time.perf_counter()
+    report = VideoReport(methods.names, [], {})
+    ref = image_to_float(reference)[None].to(device)                                   # (1, 3, Hr, Wr)
+    change = {name: 0.0 for name in ["source", *methods.names]}
+    previous: dict[str, torch.Tensor] = {}
+    count = 0
+    for batch in _batched(frames, batch_size):
+        truth = torch.stack(batch).float().div(255.0).to(device)                        # (B, 3, H, W)
+        lightness = rgb_to_lab(truth)[:, :1]
+        results = methods.colorize(lightness, ref, [seed] * len(batch))
+        for name, rgb in [("source", truth), *results.items()]:
+            ab = rgb_to_lab(rgb)[:, 1:]
+            if name in previous:
+                ab = torch.cat([previous[name], ab])
+            change[name] += float((ab[1:] - ab[:-1]).abs().mean(dim=(1, 2, 3)).sum())
+            previous[name] = ab[-1:]
+        scores = score_results(results, truth, ref)
+        for offset in range(len(batch)):
+            for name in methods.names:
+                report.frames.append({"frame": count + offset, "method": name,
+                                      **{metric: scores[name][metric][offset] for metric in METRICS}})
+            if (count + offset) % sheet_every == 0 and len(report.sheet) < sheet_rows:
+                report.sheet.append(_sheet_row(lightness, ref[0], results, truth, offset, f"frame {count + offset}"))
+        count += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    if count == 0:
+        raise ValueError("the video has no frames")
+    # flicker relative to the source; undefined for a video whose colours never change
+    report.flicker = {name: (change[name] / change["source"] if change["source"] > 1e-9 else None)
+                      for name in methods.names}
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+# --- outputs -----------------------------------------------------------------------------------------
+
+def write_json(path: Path, payload: dict) -> None:
+    text = json.dumps(payload, indent=2) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """One line per row of `rows` (per image and reference, or per frame), columns from the first row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["method", *METRICS],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+
+
+def save_sheet(path: Path, rows: list[SheetRow], methods: list[str]) -> None:
+    """Contact sheet PNG: a header line, then one pair per row: gray | reference | each method | truth."""
+    from PIL import Image, ImageDraw
+
+    if not rows:
+        raise ValueError("nothing to put on the contact sheet")
+    titles = ["gray", "reference", *methods, "truth"]
+    tile_h, tile_w = rows[0].truth.shape[-2:]
+    header, caption = 16, 14
+    sheet = Image.new("RGB", (tile_w * len(titles), header + len(rows) * (tile_h + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, title in enumerate(titles):
+        draw.text((column * tile_w + 3, 2), title, fill="black")
+    for row_index, row in enumerate(rows):
+        top = header + row_index * (tile_h + caption)
+        draw.text((3, top + 1), row.label, fill="black")
+        tiles = [row.gray, row.reference, *(row.results[m] for m in methods), row.truth]
+        for column, tile in enumerate(tiles):
+            tile = F.interpolate(tile[None].float(), size=(tile_h, tile_w), mode="bilinear", align_corners=False,
+                                 antialias=True)[0]
+            pixels = (tile.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).contiguous().numpy()
+            sheet.paste(Image.fromarray(pixels), (column * tile_w, top + caption))
+    atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG"))
