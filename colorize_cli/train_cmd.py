@@ -1,6 +1,7 @@
 """`sscn train`: self-augmented training (paper §3.5, §4.1)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +30,7 @@ def train(
     seed: int = typer.Option(0, help="Seed of the random streams: photo picks, pairs, random selection."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the network."),
     freeze_encoder: bool = typer.Option(False, help="Keep E's pretrained backbone and CAM classifier fixed."),
-    workers: int = typer.Option(4, help="DataLoader workers decoding photos (streaming them when too many to hold)."),
+    workers: int = typer.Option(min(4, os.cpu_count() or 1), help="DataLoader workers decoding photos (streaming them when too many to hold)."),
     log_every: int = typer.Option(10, help="Steps between metrics lines."),
     preview_every: int = typer.Option(500, help="Steps between preview grids."),
     val_every: int = typer.Option(500, help="Steps between validations."),

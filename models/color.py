@@ -153,9 +153,11 @@ def network_lab_to_rgb(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Ten
 
 @functools.lru_cache(maxsize=None)
 def ab_bin_centers(grid: int = 10, limit: float = 110.0) -> torch.Tensor:
-    """Centres (Q, 2) of the in-gamut cells of the ab plane quantised with `grid` (paper: Q = 313).
+    """Centres (Q, 2) of the in-gamut cells of the ab plane quantised with `grid`.
 
-    A cell is kept when its centre is inside the sRGB gamut for at least one L in [0, 100].
+    A cell is kept when its centre is inside the sRGB gamut for at least one L in [1, 99]; with grid 10 over
+    [-110, 110] that gives Q = 225 of the 23 x 23 cells. (The paper's Q = 313 comes from Zhang et al.'s hull,
+    which keeps every cell any in-gamut colour falls into; a centre test is stricter and needs no data file.)
     """
     axis = torch.arange(-limit, limit + 1e-6, grid, dtype=torch.float64)
     a, b = torch.meshgrid(axis, axis, indexing="ij")

@@ -61,7 +61,7 @@ class TrainOptions:
     seed: int = 0
     compile: bool = False
     freeze_encoder: bool = False     # keep E's backbone and classifier (so its CAM) fixed; the style MLP trains
-    workers: int = 4
+    workers: int = min(4, os.cpu_count() or 1)
     log_every: int = 10
     preview_every: int = 500
     val_every: int = 500
