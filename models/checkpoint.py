@@ -20,6 +20,16 @@ class CheckpointError(ValueError):
     """A weights file that is missing, corrupt, truncated, not an SSCN checkpoint or of another architecture."""
 
 
+def _new_file_mode() -> int:
+    """0o666 less the process umask: the mode `open()` gives a new file (mkstemp's is a private 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _new_file_mode()   # read once at import: os.umask is process-wide, not thread-safe
+
+
 def atomic_write(path: Path, write) -> None:
     """Call `write(tmp_path)` then rename onto `path`, so an interrupted write never leaves a partial file."""
     path = Path(path)
@@ -29,6 +39,7 @@ def atomic_write(path: Path, write) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         os.close(fd)
         write(tmp)
+        os.chmod(tmp, _NEW_FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if tmp is not None:

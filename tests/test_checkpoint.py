@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -131,3 +132,13 @@ def test_not_an_sscn_checkpoint(tmp_path):
 def test_unreadable_config(tmp_path, tiny_weights, config_text):
     path = _with_config(tiny_weights, tmp_path / "bad-config.safetensors", config_text)
     _assert_checkpoint_error(path, "unreadable model config")
+
+
+def test_atomic_write_gives_ordinary_file_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    target = tmp_path / "out.txt"
+    atomic_write(target, lambda tmp: Path(tmp).write_text("done"))
+    assert target.read_text() == "done"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
