@@ -137,6 +137,7 @@ def _image_palette(path: Path, count: int, seed: int) -> Palette:
     if not 1 <= count <= 64:
         raise ValueError(f"--count must be between 1 and 64 (got {count})")
     rgb = image_to_float(read_image(path).pixels)                     # (3, H, W) in [0, 1]
-    centers, shares = dominant_colors(rgb, count, generator=torch.Generator().manual_seed(seed))
-    colors = [tuple(int(round(v * 255)) for v in center.tolist()) for center in centers]
-    return Palette(colors, shares.tolist())  # type: ignore[arg-type]
+    centers, shares = dominant_colors(rgb[None], count, torch.Generator().manual_seed(seed),
+                                      iterations=10, thumbnail=64)            # (1, count, 3), (1, count)
+    colors = [tuple(int(round(v * 255)) for v in center.tolist()) for center in centers[0]]
+    return Palette(colors, shares[0].tolist())  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from rich.text import Text
 
 from models import Colorizer
 from models.checkpoint import atomic_write, default_weights_path
-from models.colorizer import resolve_device, resolve_precision, working_size
+from models.colorizer import batched, resolve_device, resolve_precision, working_size
 
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
 from .images import ImageError, read_image, to_uint8, write_image
@@ -317,7 +317,7 @@ class _Engine:
         """(index, (3, H, W) uint8 frame) batches, decoded ahead in a thread; `keep(index)` filters frames."""
         frames = ((index, frame.permute(2, 0, 1)) for index, frame in enumerate(reader, start=1)
                   if keep is None or keep(index))
-        return prefetch(_batched(frames, self.batch_size), depth=2)
+        return prefetch(batched(frames, self.batch_size), depth=2)
 
     def _video_to_file(self, job: Job, info) -> int:
         count = 0
@@ -384,17 +384,6 @@ class _Engine:
 def _write_frames(writer: FrameWriter, results: list) -> None:
     for result in results:
         writer.write(to_uint8(result.rgb))
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 _END = object()

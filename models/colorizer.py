@@ -7,8 +7,10 @@ ab is upsampled to the target's own size and merged with its original full-resol
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,7 @@ from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _MERGE_ROWS = 256  # full-resolution Lab -> RGB is done in bands of rows to bound memory on large photos
+T = TypeVar("T")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -64,6 +67,18 @@ def image_to_float(image: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"unsupported image dtype {image.dtype}")
     image = image.float()
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last one shorter): frames and photos go to `colorize` in batches."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass

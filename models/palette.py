@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import torch
+import torch.nn.functional as F
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 
@@ -34,36 +35,44 @@ def palette_image(colors: list[tuple[int, int, int]], weights: list[float] | Non
         raise ValueError(f"{len(weights)} weights for {len(colors)} colours")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError("palette weights must be >= 0 and not all zero")
-    total = sum(weights)
-    edges = [0]
-    for w in weights:
-        edges.append(edges[-1] + w / total * size)
-    bounds = [round(e) for e in edges]
-    image = torch.zeros(3, size, size)
-    for color, start, stop in zip(colors, bounds[:-1], bounds[1:]):
-        image[:, :, start:stop] = torch.tensor(color, dtype=torch.float32).view(3, 1, 1) / 255.0
-    return image
+    rgb = torch.tensor(colors, dtype=torch.float32)[None] / 255.0                           # (1, K, 3)
+    shares = torch.tensor(weights, dtype=torch.float32)[None] / sum(weights)                # (1, K)
+    return swatch_images(rgb, shares, size, size)[0]
 
 
-def dominant_colors(rgb: torch.Tensor, count: int = 5, iterations: int = 10,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """k-means in RGB over an image (3, H, W) in [0, 1] -> colours (count, 3) and their pixel shares (count,).
+def swatch_images(colors: torch.Tensor, shares: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Vertical stripes, widths proportional to `shares` (summing to 1): colors (B, K, 3) -> (B, 3, H, W)."""
+    edges = shares.cumsum(dim=1)                                                            # (B, K)
+    xs = (torch.arange(width, device=colors.device, dtype=colors.dtype) + 0.5) / width
+    stripe = torch.searchsorted(edges.contiguous(), xs.expand(colors.shape[0], -1).contiguous())
+    stripe = stripe.clamp(max=colors.shape[1] - 1)                                          # (B, W)
+    row = colors.gather(1, stripe[..., None].expand(-1, -1, 3))                            # (B, W, 3)
+    return row.transpose(1, 2)[:, :, None, :].expand(-1, -1, height, -1).contiguous()
 
-    Colours come back sorted by share, largest first.
+
+def dominant_colors(rgb: torch.Tensor, count: int, generator: torch.Generator | None = None,
+                    iterations: int = 6, thumbnail: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched k-means in RGB over a thumbnail of each image: rgb (B, 3, H, W) in [0, 1] -> colours (B, count, 3)
+    and their pixel shares (B, count), sorted by share, largest first.
+
+    One implementation serves palette images at inference and palette pairs in training and evaluation.
     """
-    pixels = rgb.flatten(1).T.float()                                   # (H*W, 3)
-    if pixels.shape[0] > 4096:
-        pick = torch.randperm(pixels.shape[0], generator=generator)[:4096]
-        pixels = pixels[pick]
-    count = min(count, pixels.shape[0])
-    centers = pixels[torch.randperm(pixels.shape[0], generator=generator)[:count]].clone()
+    thumb = F.adaptive_avg_pool2d(rgb.float(), thumbnail).flatten(2).transpose(1, 2)        # (B, T*T, 3)
+    batch, pixels, _ = thumb.shape
+    count = min(count, pixels)
+    # Farthest-point seeding from one random pixel: random seeds often start two centres on one colour,
+    # and k-means never separates them again.
+    start = torch.randint(0, pixels, (batch, 1), generator=generator, device=rgb.device)
+    centers = thumb.gather(1, start[..., None].expand(-1, -1, 3))                          # (B, 1, 3)
+    for _ in range(count - 1):
+        farthest = torch.cdist(thumb, centers).amin(dim=-1).argmax(dim=1, keepdim=True)    # (B, 1)
+        centers = torch.cat([centers, thumb.gather(1, farthest[..., None].expand(-1, -1, 3))], dim=1)
     for _ in range(iterations):
-        assign = torch.cdist(pixels, centers).argmin(dim=1)
-        for c in range(count):
-            members = pixels[assign == c]
-            if len(members):
-                centers[c] = members.mean(dim=0)
-    assign = torch.cdist(pixels, centers).argmin(dim=1)
-    shares = torch.bincount(assign, minlength=count).float() / len(pixels)
-    order = shares.argsort(descending=True)
-    return centers[order], shares[order]
+        assign = torch.cdist(thumb, centers).argmin(dim=-1)                                 # (B, T*T)
+        one_hot = F.one_hot(assign, count).to(thumb.dtype)                                  # (B, T*T, count)
+        members = one_hot.sum(dim=1)                                                        # (B, count)
+        sums = one_hot.transpose(1, 2) @ thumb                                              # (B, count, 3)
+        centers = torch.where(members[..., None] > 0, sums / members.clamp(min=1)[..., None], centers)
+    shares = F.one_hot(torch.cdist(thumb, centers).argmin(dim=-1), count).to(thumb.dtype).mean(dim=1)
+    shares, order = shares.sort(dim=1, descending=True)
+    return centers.gather(1, order[..., None].expand(-1, -1, 3)), shares

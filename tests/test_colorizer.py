@@ -168,3 +168,9 @@ def test_palette_reference(tiny_weights, photos):
     assert swatch.shape == (3, 96, 96)
     [result] = engine.colorize([photos[0]])
     assert result.rgb.shape == photos[0].shape
+
+
+def test_batched_keeps_order_and_the_short_tail():
+    batches = list(colorizer_module.batched(iter(range(7)), 3))
+    assert batches == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(colorizer_module.batched([], 3)) == []

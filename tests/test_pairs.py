@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from train.data import load_square
-from train.pairs import (PairSettings, affine_matrices, appearance_noise, apply_affine, batched_dominant_colors,
-                         compose_affine, control_points, identity_grid, make_pairs, random_crop_matrices,
-                         random_tps_grid, swatch_images, tps_grid)
+from models.palette import dominant_colors, swatch_images
+from train.pairs import (PairSettings, affine_matrices, appearance_noise, apply_affine, compose_affine,
+                         control_points, identity_grid, make_pairs, random_crop_matrices, random_tps_grid,
+                         tps_grid)
 
 
 def generator(seed: int) -> torch.Generator:
@@ -162,14 +163,14 @@ class TestPalette:
         return image
 
     def test_dominant_colours_of_a_flat_image(self):
-        colors, shares = batched_dominant_colors(self.three_colour_image(), 3, generator(0), iterations=10)
+        colors, shares = dominant_colors(self.three_colour_image(), 3, generator(0), iterations=10)
         assert torch.allclose(shares[0], torch.tensor([0.5, 0.25, 0.25]))
         assert torch.allclose(colors[0, 0], self.COLORS[0], atol=1e-5)
         found = {tuple(c) for c in colors[0].mul(10).round().tolist()}
         assert found == {tuple(c) for c in self.COLORS.mul(10).round().tolist()}
 
     def test_swatch_holds_only_the_dominant_colours(self):
-        colors, shares = batched_dominant_colors(self.three_colour_image(), 3, generator(0), iterations=10)
+        colors, shares = dominant_colors(self.three_colour_image(), 3, generator(0), iterations=10)
         swatch = swatch_images(colors, shares, 16, 40)                                         # (1, 3, 16, 40)
         pixels = swatch[0].flatten(1).T                                                        # (640, 3)
         matches = (pixels[:, None] == colors[0][None]).all(dim=-1)                            # (640, 3)

@@ -39,15 +39,15 @@ import torch.nn.functional as F
 
 from models.checkpoint import atomic_write, default_weights_path, load_checkpoint
 from models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
-from models.colorizer import image_to_float, working_size
+from models.colorizer import batched, image_to_float, working_size
 from models.ldt import check_selection, gather_positions, select_positions
+from models.palette import dominant_colors, swatch_images
 from models.sscn import SSCN, ReferenceEncoding
 
 from .baselines import BASELINES
 from .data import load_square
 from .metrics import PSNR_CAP_DB, ab_histogram, intersect, psnr, ssim
-from .pairs import (affine_matrices, apply_affine, batched_dominant_colors, identity_grid, random_crop_matrices,
-                    random_tps_grid, swatch_images)
+from .pairs import affine_matrices, apply_affine, identity_grid, random_crop_matrices, random_tps_grid
 
 REFERENCE_KINDS = ("tps", "rr", "rc", "palette")
 KIND_TITLES = {"tps": "TPS", "rr": "RR", "rc": "RC", "palette": "palette", "mean": "mean"}
@@ -102,7 +102,7 @@ def make_reference(photo: torch.Tensor, kind: str, seed: int,
     batch = photo[None]                                                          # (1, 3, S, S)
     height, width = photo.shape[-2:]
     if kind == "palette":
-        colors, shares = batched_dominant_colors(batch, settings.palette_colors, generator)
+        colors, shares = dominant_colors(batch, settings.palette_colors, generator)
         return swatch_images(colors, shares, height, width)[0]
     if kind == "tps":
         grid = random_tps_grid(1, height, width, torch.tensor([settings.tps_strength]), generator,
@@ -400,16 +400,6 @@ class VideoReport:
                 "summary": self.summary(), "per_frame": self.frames, "elapsed_s": round(self.elapsed_s, 3)}
 
 
-def _batched(frames: Iterable[torch.Tensor], size: int) -> Iterator[list[torch.Tensor]]:
-    batch = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
 
 def evaluate_video(frames: Iterable[torch.Tensor], reference: torch.Tensor, methods: MethodSet, seed: int = 0,
                    batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_every: int = 1,
@@ -425,7 +415,7 @@ def evaluate_video(frames: Iterable[torch.Tensor], reference: torch.Tensor, meth
     change = {name: 0.0 for name in ["source", *methods.names]}
     previous: dict[str, torch.Tensor] = {}
     count = 0
-    for batch in _batched(frames, batch_size):
+    for batch in batched(frames, batch_size):
         truth = torch.stack(batch).float().div(255.0).to(device)                        # (B, 3, H, W)
         lightness = rgb_to_lab(truth)[:, :1]
         results = methods.colorize(lightness, ref, [seed] * len(batch))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from models.palette import dominant_colors, swatch_images
+
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=device) * (high - low) + low
@@ -139,40 +141,6 @@ def appearance_noise(rgb: torch.Tensor, strength: float, generator: torch.Genera
     return ((rgb - mean) * gain + mean + offset + noise).clamp(0.0, 1.0)
 
 
-def batched_dominant_colors(rgb: torch.Tensor, count: int, generator: torch.Generator,
-                            iterations: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched k-means over a 32x32 thumbnail: colours (B, count, 3) and shares (B, count) per image, sorted
-    by share, largest first (the order `models.palette.dominant_colors` gives at inference)."""
-    thumb = F.adaptive_avg_pool2d(rgb, 32).flatten(2).transpose(1, 2)                     # (B, 1024, 3)
-    batch, pixels, _ = thumb.shape
-    # Farthest-point seeding from one random pixel: random seeds often start two centres on one colour,
-    # and k-means never separates them again.
-    start = torch.randint(0, pixels, (batch, 1), generator=generator, device=rgb.device)
-    centers = thumb.gather(1, start[..., None].expand(-1, -1, 3))                          # (B, 1, 3)
-    for _ in range(count - 1):
-        farthest = torch.cdist(thumb, centers).amin(dim=-1).argmax(dim=1, keepdim=True)    # (B, 1)
-        centers = torch.cat([centers, thumb.gather(1, farthest[..., None].expand(-1, -1, 3))], dim=1)
-    for _ in range(iterations):
-        assign = torch.cdist(thumb, centers).argmin(dim=-1)                                 # (B, 1024)
-        one_hot = F.one_hot(assign, count).to(thumb.dtype)                                  # (B, 1024, count)
-        members = one_hot.sum(dim=1)                                                        # (B, count)
-        sums = one_hot.transpose(1, 2) @ thumb                                              # (B, count, 3)
-        centers = torch.where(members[..., None] > 0, sums / members.clamp(min=1)[..., None], centers)
-    shares = F.one_hot(torch.cdist(thumb, centers).argmin(dim=-1), count).to(thumb.dtype).mean(dim=1)
-    shares, order = shares.sort(dim=1, descending=True)
-    return centers.gather(1, order[..., None].expand(-1, -1, 3)), shares
-
-
-def swatch_images(colors: torch.Tensor, shares: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Vertical stripes, widths proportional to `shares`: colors (B, K, 3) -> (B, 3, H, W)."""
-    edges = shares.cumsum(dim=1)                                                            # (B, K)
-    xs = (torch.arange(width, device=colors.device, dtype=colors.dtype) + 0.5) / width
-    stripe = torch.searchsorted(edges.contiguous(), xs.expand(colors.shape[0], -1).contiguous())
-    stripe = stripe.clamp(max=colors.shape[1] - 1)                                          # (B, W)
-    row = colors.gather(1, stripe[..., None].expand(-1, -1, 3))                            # (B, W, 3)
-    return row.transpose(1, 2)[:, :, None, :].expand(-1, -1, height, -1)
-
-
 @dataclass(frozen=True)
 class PairSettings:
     size: int = 256                 # side of target and reference
@@ -220,7 +188,7 @@ def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Ge
     palette = torch.zeros_like(violent)
     if settings.palette_share > 0:
         palette = torch.rand(batch, generator=generator, device=device) < settings.palette_share
-        colors, shares = batched_dominant_colors(target, settings.palette_colors, generator)
+        colors, shares = dominant_colors(target, settings.palette_colors, generator)
         swatches = swatch_images(colors, shares, size, size)
         reference = torch.where(palette[:, None, None, None], swatches, reference)
     return TrainingPair(target.clamp(0.0, 1.0), reference, violent, palette)
