@@ -39,18 +39,26 @@ def select_positions(cam: torch.Tensor, k: int, r: int, generator: torch.Generat
 
     cam: (B, N) flattened CAM at the correspondence resolution. Returns None ("use every position") when
     k + r >= N. The random picks are drawn on the CPU from `generator`, so a seed fixes them on any device.
+    They are stratified: the N positions, in raster order, fall into r strata of about N/r, and each stratum's
+    best draw is taken first, so the picks cover the image evenly instead of clumping (strata the top-k
+    already fill are made up from the others).
     """
     check_selection(k, r)
     batch, positions = cam.shape
     if k + r >= positions:
         return None
     top = cam.topk(k, dim=1).indices if k else cam.new_empty(batch, 0, dtype=torch.long)   # (B, k)
+    if not r:
+        return top
     noise = torch.rand(batch, positions, generator=generator)
     if cam.device.type == "cuda":   # pinned + asynchronous: a plain copy would wait for the GPU every forward
         noise = noise.pin_memory()
     noise = noise.to(cam.device, non_blocking=True)
     noise.scatter_(1, top, -1.0)                   # never re-draw a top-k position
-    others = noise.topk(r, dim=1).indices if r else top[:, :0]                               # (B, r)
+    stratum = (torch.arange(positions, device=cam.device) * r // positions).expand(batch, -1)  # (B, N)
+    best = noise.new_full((batch, r), -2.0).scatter_reduce(1, stratum, noise, "amax")         # (B, r)
+    first = (noise == best.gather(1, stratum)) & (noise >= 0)     # each stratum's best draw, top-k excluded
+    others = (noise + first).topk(r, dim=1).indices                                           # (B, r)
     return torch.cat([top, others], dim=1)
 
 

@@ -101,6 +101,18 @@ class TestSelection:
         assert idx.shape == (1, k + r) and len(set(idx[0].tolist())) == k + r
         assert set(cam.topk(k).indices[0].tolist()) <= set(idx[0].tolist())
 
+    def test_random_picks_are_stratified(self):
+        # N = 240 positions, r = 12 strata of 20 in raster order; the top 25 CAM scores fill strata 0 and 1
+        # and part of 2, so those strata have nothing (0, 1) or fewer positions (2) left to draw from.
+        cam = torch.linspace(1.0, 0.0, 240)[None].repeat(3, 1)                   # (3, 240), top-k = 0..24
+        idx = select_positions(cam, 25, 12, torch.Generator().manual_seed(4))
+        for row in idx:
+            others = row[25:]
+            assert len(set(row.tolist())) == 37 and others.min() >= 25           # distinct, no top-k redrawn
+            strata = (others * 12 // 240).tolist()
+            assert set(range(2, 12)) <= set(strata)                               # every stratum left is hit
+        assert not torch.equal(idx[0], idx[1])                                    # still random within strata
+
     @pytest.mark.parametrize("k, r, message", [
         (-1, 5, r"k and r must be >= 0 \(got k=-1, r=5\)"),
         (5, -2, r"k and r must be >= 0 \(got k=5, r=-2\)"),
