@@ -35,6 +35,8 @@ def bench(
                                        help="Timed runs per measurement, median reported (default: 10 on CUDA, "
                                             "3 on the CPU)."),
     warmup: int = typer.Option(2, help="Untimed runs before each measurement."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the network (the first warm-up run "
+                                                          "compiles; its time is reported apart)."),
     threads: Optional[int] = typer.Option(None, "--threads", show_default=False,
                                           help="CPU threads torch may use (default: torch's choice)."),
     folder: Optional[Path] = typer.Option(None, "--folder", show_default=False,
@@ -75,6 +77,8 @@ def bench(
             raise CLIError(f"--runs must be at least 1 (got {runs})")
         if warmup < 0:
             raise CLIError(f"--warmup must be at least 0 (got {warmup})")
+        if compile and warmup < 1:
+            raise CLIError(f"--compile needs --warmup 1 or more: the first run compiles (got {warmup})")
         if threads is not None:
             if threads < 1:
                 raise CLIError(f"--threads must be at least 1 (got {threads})")
@@ -103,16 +107,17 @@ def bench(
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "config": model.config.name, "weights": weights_label, "parameters": count_parameters(model),
             "precision": resolved_precision, "batch_size": batch_size, "runs": runs, "warmup": warmup,
-            "k": model.config.k, "r": model.config.r,
+            "k": model.config.k, "r": model.config.r, "compile": compile,
         }
         with _progress(len(size_list) * len(mode_list)) as advance:
             timings = benchmark(model, size_list, tuple(mode_list), on_result=advance, batch_size=batch_size,
-                                runs=runs, warmup=warmup, device=str(torch_device), precision=resolved_precision)
+                                runs=runs, warmup=warmup, device=str(torch_device), precision=resolved_precision,
+                                compile=compile)
         report["network"] = [timing.as_dict() for timing in timings]
         report["end_to_end"] = []
         if folder is not None or video is not None:
             settings = {"device": str(torch_device), "precision": resolved_precision, "size": size_list[0],
-                        "dense": mode_list == ["dense"], "batch_size": batch_size}
+                        "dense": mode_list == ["dense"], "batch_size": batch_size, "compile": compile}
             with tempfile.TemporaryDirectory(prefix="sscn-bench-") as work:
                 weights_file = _weights_file(model, weights, config, Path(work))
                 for kind, source in (("folder", folder), ("video", video)):
@@ -199,16 +204,17 @@ def _print_tables(report: dict) -> None:
     from rich.table import Table
 
     console = Console(stderr=True, width=None if stderr_is_terminal() else 160)
-    table = Table(title=f"sscn bench: {report['config']} ({report['weights']}), {report['precision']}, "
+    compiled = ", compiled" if report["compile"] else ""
+    table = Table(title=f"sscn bench: {report['config']} ({report['weights']}), {report['precision']}{compiled}, "
                         f"batch {report['batch_size']}, median of {report['runs']} runs",
                   caption=f"{report['device']}, torch {report['torch']}, {report['date']}; "
                           "memory: CUDA max allocated, CPU peak RSS of the process so far")
-    for column in ("size", "mode", "positions", "ms/image", "images/s", "peak MB", "GFLOP/image", "TFLOP/s",
-                   "of peak"):
+    columns = ["size", "mode", "positions", "ms/image", "images/s", "peak MB", "GFLOP/image", "TFLOP/s", "of peak"]
+    for column in columns + (["compile s"] if compiled else []):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for row in report["network"]:
         if row["error"]:
-            table.add_row(f"{row['size']}²", row["mode"], str(row["positions"]), row["error"], "", "", "", "", "")
+            table.add_row(f"{row['size']}²", row["mode"], str(row["positions"]), row["error"])
             continue
         table.add_row(
             f"{row['size']}²", row["mode"], str(row["positions"]), f"{row['ms_per_image']:.2f}",
@@ -216,6 +222,7 @@ def _print_tables(report: dict) -> None:
             "-" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:.0f}",
             f"{row['gflops_per_image']:.2f}", f"{row['achieved_tflops']:.3f}",
             "-" if row["peak_fraction"] is None else f"{100 * row['peak_fraction']:.1f} %",
+            *([f"{row['compile_seconds']:.1f}"] if compiled else []),
         )
     console.print(table)
     if report["end_to_end"]:

@@ -31,6 +31,7 @@ def colorize(
     precision: str = options.PRECISION,
     batch_size: int = options.BATCH_SIZE,
     workers: int = options.WORKERS,
+    compile: bool = options.COMPILE,
     seed: int = options.SEED,
     overwrite: bool = options.OVERWRITE,
     quiet: bool = options.QUIET,
@@ -70,7 +71,7 @@ def colorize(
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
-                               dense=dense, seed=seed, batch_size=batch_size, workers=workers,
+                               dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         if pairs is not None:
             rows = read_pairs(pairs)

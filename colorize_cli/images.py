@@ -123,13 +123,16 @@ def output_format(path: Path) -> str:
 
 
 def to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8 array."""
-    return rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    """(3, H, W) uint8, or float in [0, 1], -> (H, W, 3) uint8 array (a view of channels-last uint8 input)."""
+    if rgb.dtype != torch.uint8:
+        rgb = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return rgb.permute(1, 2, 0).contiguous().numpy()
 
 
 def write_image(path: Path, rgb: torch.Tensor, alpha: torch.Tensor | None = None,
                 icc_profile: bytes | None = None) -> None:
-    """Write rgb (3, H, W) float in [0, 1] (plus alpha (H, W) uint8 where the format keeps it) atomically."""
+    """Write rgb (3, H, W) uint8 or float in [0, 1] (plus alpha (H, W) uint8 where the format keeps it)
+    atomically."""
     fmt = output_format(path)
     image = Image.fromarray(to_uint8(rgb))
     if alpha is not None and fmt in _ALPHA_FORMATS:

@@ -24,6 +24,9 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 PRECISION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA, fp32 on CPU).")
 BATCH_SIZE = typer.Option(8, "--batch-size", help="Images (or video frames) per forward pass.")
 WORKERS = typer.Option(0, "--workers", help="Threads decoding and writing images, each (0: one per core, max 8).")
+COMPILE = typer.Option(False, "--compile",
+                       help="torch.compile the network: a one-off wait (about a minute on a CPU) that pays back "
+                            "on long videos and large folders.")
 SEED = typer.Option(0, "--seed", help="Seed of the random reference positions (same seed, same output).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Redo outputs that already exist (default: skip them).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary; errors are still printed.")

@@ -38,6 +38,7 @@ def palette(
     precision: str = options.PRECISION,
     batch_size: int = options.BATCH_SIZE,
     workers: int = options.WORKERS,
+    compile: bool = options.COMPILE,
     seed: int = options.SEED,
     overwrite: bool = options.OVERWRITE,
     quiet: bool = options.QUIET,
@@ -91,7 +92,7 @@ def palette(
         if not jobs:
             raise typer.Exit(0)
         settings = RunSettings(weights=model, device=device, precision=precision, size=size, k=k, r=r,
-                               dense=dense, seed=seed, batch_size=batch_size, workers=workers,
+                               dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         code = run_groups([Group(lambda colorizer: colorizer.set_reference(swatch), jobs)], settings)
     raise typer.Exit(code)

@@ -26,7 +26,7 @@ from rich.text import Text
 
 from models import Colorizer
 from models.checkpoint import atomic_write, default_weights_path
-from models.colorizer import batched, resolve_device, resolve_precision, working_size
+from models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
 
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
 from .images import ImageError, read_image, to_uint8, write_image
@@ -48,6 +48,7 @@ class RunSettings:
     seed: int = 0
     batch_size: int = 8
     workers: int = 0                 # reader and writer threads each; 0: one per CPU core, at most 8
+    compile: bool = False            # torch.compile the network
     overwrite: bool = False
     quiet: bool = False
     json: bool = False
@@ -205,7 +206,8 @@ def _load_colorizer(settings: RunSettings) -> Colorizer:
     if settings.weights is None and not default_weights_path().is_file():
         raise CLIError(f"{default_weights_path()}: shipped weights not found (pass --weights FILE)")
     return Colorizer(weights=settings.weights, device=settings.device, precision=settings.precision,
-                     size=settings.size, k=settings.k, r=settings.r, dense=settings.dense, seed=settings.seed)
+                     size=settings.size, k=settings.k, r=settings.r, dense=settings.dense, seed=settings.seed,
+                     compile=settings.compile)
 
 
 class _Engine:
@@ -272,6 +274,8 @@ class _Engine:
                 continue
             try:
                 results = self.colorizer.colorize([picture.pixels for _, picture in batch])
+            except CompileError:
+                raise               # the same for every batch: one line and exit 2, not an error per file
             except (RuntimeError, ValueError) as error:
                 if self.settings.debug:
                     raise
@@ -304,6 +308,8 @@ class _Engine:
                 frames = self._video_to_frames(job, info)
             else:
                 frames = self._video_to_file(job, info)
+        except CompileError:
+            raise
         except (OSError, RuntimeError, ValueError) as error:
             if self.settings.debug and not isinstance(error, VideoError):
                 raise

@@ -2,7 +2,8 @@
 
 For each working size and attention mode the reference is encoded once (`Colorizer.set_reference`), then
 `Colorizer.predict` is run on a batch of targets: warm-up runs first, then timed runs, each bracketed by
-`torch.cuda.synchronize` on CUDA; the median is reported. Achieved TFLOP/s uses the FLOP count of
+`torch.cuda.synchronize` on CUDA; the median is reported. With `compile` the first warm-up run builds the
+torch.compile graph; its time is reported apart. Achieved TFLOP/s uses the FLOP count of
 `models.flops` and is compared with the device's dense peak at that precision where it is known.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Timing:
     gflops_per_image: float        # per target, reference excluded (it is encoded once)
     achieved_tflops: float
     peak_fraction: float | None    # achieved / the device's dense peak, where known
+    compile_seconds: float | None = None   # the first warm-up run, which compiles, when compiled
     error: str | None = None       # e.g. out of memory: the other figures are then 0
 
     def as_dict(self) -> dict:
@@ -93,7 +95,8 @@ def _synchronize(device: torch.device) -> None:
 
 
 def time_predict(colorizer: Colorizer, batch_size: int, runs: int, warmup: int) -> list[float]:
-    """Seconds of each timed `predict` on a random batch (B, 1, S, S), after `warmup` untimed runs."""
+    """Seconds of each `predict` on a random batch (B, 1, S, S): `warmup` warm-up runs (left out of the median by
+    `measure`), then `runs` more."""
     generator = torch.Generator().manual_seed(0)
     l_norm = (torch.rand(batch_size, 1, colorizer.size, colorizer.size, generator=generator) * 2 - 1)
     l_norm = l_norm.to(colorizer.device)
@@ -103,32 +106,36 @@ def time_predict(colorizer: Colorizer, batch_size: int, runs: int, warmup: int) 
         start = time.perf_counter()
         colorizer.predict(l_norm)
         _synchronize(colorizer.device)
-        if index >= warmup:
-            seconds.append(time.perf_counter() - start)
+        seconds.append(time.perf_counter() - start)
     return seconds
 
 
 def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 10, warmup: int = 2,
             device: str = "auto", precision: str = "auto", k: int | None = None,
-            r: int | None = None) -> Timing:
+            r: int | None = None, compile: bool = False) -> Timing:
     """One measurement: `model` at `size`² in `mode`, a cached reference, `runs` timed batches."""
     if mode not in MODES:
         raise ValueError(f"unknown attention mode {mode!r}; choose sparse or dense")
     if runs < 1 or warmup < 0 or batch_size < 1:
         raise ValueError(f"need runs >= 1, warmup >= 0 and batch size >= 1 (got {runs}, {warmup}, {batch_size})")
+    if compile and warmup < 1:
+        raise ValueError("a compiled measurement needs warm-up >= 1 (the first run compiles)")
+    if compile:
+        torch._dynamo.reset()   # graphs of earlier measurements would count towards dynamo's recompile limit
     colorizer = Colorizer(model=model, device=device, precision=precision, size=size, k=k, r=r,
-                          dense=mode == "dense")
+                          dense=mode == "dense", compile=compile)
     reference = torch.rand(3, colorizer.size, colorizer.size, generator=torch.Generator().manual_seed(1))
     positions = colorizer.set_reference(reference).keys.shape[1]
     flops = count_flops(model, colorizer.size, dense=mode == "dense", k=colorizer.k, r=colorizer.r).target
     if colorizer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(colorizer.device)
     try:
-        seconds = statistics.median(time_predict(colorizer, batch_size, runs, warmup))
+        all_seconds = time_predict(colorizer, batch_size, runs, warmup)
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
         return Timing(colorizer.size, mode, batch_size, positions, 0, 0.0, 0.0, None, flops / 1e9, 0.0, None,
                       error="out of memory")
+    seconds = statistics.median(all_seconds[warmup:])
     if colorizer.device.type == "cuda":
         peak_memory = torch.cuda.max_memory_allocated(colorizer.device) / 1e6
     else:
@@ -137,7 +144,8 @@ def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 
     achieved = flops * images_per_second / 1e12
     peak = peak_tflops(colorizer.device, colorizer.precision)
     return Timing(colorizer.size, mode, batch_size, positions, runs, 1000 * seconds / batch_size,
-                  images_per_second, peak_memory, flops / 1e9, achieved, achieved / peak if peak else None)
+                  images_per_second, peak_memory, flops / 1e9, achieved, achieved / peak if peak else None,
+                  compile_seconds=all_seconds[0] if compile else None)
 
 
 def benchmark(model: SSCN, sizes: list[int], modes: tuple[str, ...] = MODES, *,

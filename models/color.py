@@ -38,6 +38,8 @@ def _constant_on(value: torch.Tensor, device: torch.device, dtype: torch.dtype) 
 
 
 def _constant(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if torch.compiler.is_compiling():       # traced into the graph as a constant; no cache needed there
+        return value.to(like.device, like.dtype)
     return _constant_on(value, like.device, like.dtype)
 
 
@@ -99,26 +101,34 @@ def lab_to_rgb_keep_lightness(lab: torch.Tensor, steps: int = 12) -> torch.Tenso
 
     Clipping RGB changes lightness; here each out-of-gamut pixel's ab is scaled by the largest factor
     in [0, 1] (bisection, `steps` halvings) that keeps it in gamut, so the output's L is the input's L.
+    On the CPU only the out-of-gamut pixels (usually a few percent) are bisected; on a GPU every pixel is,
+    since gathering them would need their count on the host (a wait for the GPU at every call).
     Not differentiable (inference only).
     """
     with torch.no_grad():
         linear = lab_to_linear_rgb(lab)
         outside = ((linear < 0) | (linear > 1)).any(dim=-3)                      # (*, H, W)
-        if outside.any():
-            # Bisect only the out-of-gamut pixels (usually a few percent), gathered as one (3, n, 1) image.
-            pixels = lab.movedim(-3, -1)[outside].T[:, :, None]                 # (3, n, 1)
-            lightness, ab = pixels[:1], pixels[1:]
-            lo = torch.zeros_like(lightness)
-            hi = torch.ones_like(lightness)
-            for _ in range(steps):
-                mid = (lo + hi) / 2
-                rgb_mid = lab_to_linear_rgb(torch.cat([lightness, ab * mid]))
-                fits = ((rgb_mid >= 0) & (rgb_mid <= 1)).all(dim=0, keepdim=True)
-                lo = torch.where(fits, mid, lo)
-                hi = torch.where(fits, hi, mid)
-            pulled = lab_to_linear_rgb(torch.cat([lightness, ab * lo]))           # (3, n, 1)
-            linear.movedim(-3, -1)[outside] = pulled[:, :, 0].T                   # writes through the view
+        if lab.device.type != "cpu":
+            linear = torch.where(outside.unsqueeze(-3), pull_into_gamut(lab, steps), linear)
+        elif outside.any():
+            pixels = lab.movedim(-3, -1)[outside].T[:, :, None]                 # (3, n, 1): one small image
+            linear.movedim(-3, -1)[outside] = pull_into_gamut(pixels, steps)[:, :, 0].T   # through the view
         return linear_to_srgb(linear.clamp(0.0, 1.0))
+
+
+def pull_into_gamut(lab: torch.Tensor, steps: int = 12) -> torch.Tensor:
+    """Linear RGB of Lab (*, 3, H, W) with each pixel's ab scaled by the largest factor in [0, 1] that keeps
+    it in gamut, found by `steps` bisection halvings (in-gamut pixels come out scaled by about 1 - 2^-steps)."""
+    lightness, ab = lab.split([1, 2], dim=-3)
+    lo = torch.zeros_like(lightness)
+    hi = torch.ones_like(lightness)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        rgb_mid = lab_to_linear_rgb(torch.cat([lightness, ab * mid], dim=-3))
+        fits = ((rgb_mid >= 0) & (rgb_mid <= 1)).all(dim=-3, keepdim=True)
+        lo = torch.where(fits, mid, lo)
+        hi = torch.where(fits, hi, mid)
+    return lab_to_linear_rgb(torch.cat([lightness, ab * lo], dim=-3))
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ ab is upsampled to the target's own size and merged with its original full-resol
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +83,14 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+class CompileError(RuntimeError):
+    """torch.compile could not build the network here (no C++ compiler, an unsupported op, ...)."""
+
+
 @dataclass
 class ColorizeResult:
-    rgb: torch.Tensor                  # (3, H, W) float in [0, 1], on the CPU
+    # (3, H, W) uint8 on the CPU, stored channels-last: rgb.permute(1, 2, 0).numpy() is an (H, W, 3) view
+    rgb: torch.Tensor
     rgb_stage1: torch.Tensor | None    # the coarse (GCT) result, when asked for
 
 
@@ -97,7 +104,7 @@ class Colorizer:
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
                  size: int = 256, k: int | None = None, r: int | None = None, dense: bool = False,
-                 seed: int = 0, model: SSCN | None = None) -> None:
+                 seed: int = 0, model: SSCN | None = None, compile: bool = False) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.size = working_size(size)
@@ -112,6 +119,14 @@ class Colorizer:
         self.dense = dense
         self.seed = seed
         self.reference: ReferenceEncoding | None = None
+        # torch.compile'd forward (the reference encoding, run once, stays eager); batches are padded to the
+        # largest seen so far, so one graph serves a whole run whose last batch is short
+        self.compiled = None
+        if compile:
+            # inductor's C++ toolchain probe warns that a CUDA build of torch finds no CUDA runtime on CPU hosts
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+            self.compiled = torch.compile(self.model, dynamic=False)
+        self._compiled_batches: set[int] = set()
 
     @property
     def config(self):
@@ -159,32 +174,73 @@ class Colorizer:
         if self.device.type == "cuda":
             l_norm = l_norm.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            return self.model(l_norm, reference)
+            if self.compiled is None:
+                return self.model(l_norm, reference)
+            return self._compiled_forward(l_norm, reference)
+
+    def _compiled_forward(self, l_norm: torch.Tensor, reference: ReferenceEncoding) -> SSCNOutput:
+        batch = l_norm.shape[0]
+        padded = max([batch, *self._compiled_batches])
+        if padded > batch:
+            l_norm = torch.cat([l_norm, l_norm.new_zeros(padded - batch, *l_norm.shape[1:])])   # (padded, 1, S, S)
+        if padded in self._compiled_batches:
+            output = self.compiled(l_norm, reference)
+        else:
+            try:                # the first call at a batch size compiles
+                output = self.compiled(l_norm, reference)
+            except torch.cuda.OutOfMemoryError:
+                raise
+            except Exception as error:
+                detail = str(error).strip().splitlines()
+                raise CompileError(f"torch.compile failed ({type(error).__name__}: "
+                                   f"{detail[0] if detail else 'no details'}); run without --compile") from error
+            self._compiled_batches.add(padded)
+        return dataclasses.replace(output, ab=output.ab[:batch], ab_coarse=output.ab_coarse[:batch])
 
     @torch.inference_mode()
     def colorize(self, images: list[torch.Tensor], stage1: bool = False) -> list[ColorizeResult]:
-        """Colorize targets (each (1|3, H, W), any size) with the current reference; one batch, one forward."""
+        """Colorize targets (each (1|3, H, W), any size) with the current reference; one batch, one forward.
+
+        On a GPU the whole batch runs without waiting for it: images go up from pinned memory, results are
+        quantised to uint8 there and come down into pinned memory, and the one wait is for that last copy."""
         self._require_reference()
         if not images:
             return []
-        lightness = [rgb_to_lightness(image_to_float(img).to(self.device)[None]) for img in images]  # (1,1,H,W)
-        l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)              # (B,1,S,S)
+        lightness = [rgb_to_lightness(image_to_float(self._upload(image))[None]) for image in images]  # (1,1,H,W)
+        l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)                # (B,1,S,S)
         output = self.predict(normalize_l(l_work))
-        results = []
-        for index, l_full in enumerate(lightness):
-            rgb = self._merge(l_full, output.ab[index:index + 1])
-            coarse = self._merge(l_full, output.ab_coarse[index:index + 1]) if stage1 else None
-            results.append(ColorizeResult(rgb, coarse))
-        return results
+        rgb = self._merge(lightness, output.ab)
+        coarse = self._merge(lightness, output.ab_coarse) if stage1 else [None] * len(images)
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()    # the copies into pinned memory are done
+        return [ColorizeResult(*pair) for pair in zip(rgb, coarse)]
 
-    def _merge(self, l_full: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
-        """Upsample predicted ab (1, 2, S, S) to L's size (1, 1, H, W) and convert to RGB (3, H, W) on the CPU."""
-        height, width = l_full.shape[-2:]
-        ab = denormalize_ab(F.interpolate(ab_norm.float(), size=(height, width), mode="bilinear",
-                                          align_corners=False))
-        rgb = torch.empty(3, height, width, dtype=torch.float32)
-        for top in range(0, height, _MERGE_ROWS):
-            band = slice(top, top + _MERGE_ROWS)
-            lab = torch.cat([l_full[..., band, :], ab[..., band, :]], dim=1)
-            rgb[:, band] = lab_to_rgb_keep_lightness(lab)[0].cpu()
-        return rgb
+    def _upload(self, image: torch.Tensor) -> torch.Tensor:
+        """An image to the device as it is (uint8 stays uint8: a quarter of float's bytes), asynchronously."""
+        if self.device.type == "cpu":
+            return image
+        return image.pin_memory().to(self.device, non_blocking=True)
+
+    def _merge(self, lightness: list[torch.Tensor], ab_norm: torch.Tensor) -> list[torch.Tensor]:
+        """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) upsampled to H x W,
+        as RGB (3, H, W) uint8 on the CPU. Targets of one size are merged together (a folder of photos from
+        one camera, a video's frames); rows go in bands to bound memory on large photos."""
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for index, l_full in enumerate(lightness):
+            by_size.setdefault(tuple(l_full.shape[-2:]), []).append(index)
+        merged: list[torch.Tensor] = [torch.empty(0)] * len(lightness)
+        for (height, width), indices in by_size.items():
+            l_full = torch.cat([lightness[index] for index in indices])                        # (G, 1, H, W)
+            ab_work = torch.cat([ab_norm[index:index + 1] for index in indices]).float()      # (G, 2, S, S)
+            ab = denormalize_ab(F.interpolate(ab_work, size=(height, width), mode="bilinear",
+                                              align_corners=False))                             # (G, 2, H, W)
+            pixels = torch.empty(len(indices), height, width, 3, dtype=torch.uint8, device=self.device)
+            for top in range(0, height, _MERGE_ROWS):
+                band = slice(top, top + _MERGE_ROWS)
+                rgb = lab_to_rgb_keep_lightness(torch.cat([l_full[..., band, :], ab[..., band, :]], dim=1))
+                pixels[:, band] = rgb.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)  # (G, h, W, 3)
+            if self.device.type == "cuda":
+                pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels, non_blocking=True)
+            for index, image in zip(indices, pixels.permute(0, 3, 1, 2)):                      # (3, H, W) views
+                merged[index] = image
+        return merged

@@ -33,7 +33,7 @@ def test_measure_rejects_bad_settings(tiny):
         measure(tiny, 64, "sparse", runs=0, device="cpu")
 
 
-def test_warmup_runs_are_not_timed(tiny, monkeypatch):
+def test_warmup_runs_are_left_out_of_the_median(tiny, monkeypatch):
     from models.benchmark import time_predict
     from models.colorizer import Colorizer
 
@@ -42,8 +42,11 @@ def test_warmup_runs_are_not_timed(tiny, monkeypatch):
     calls = []
     predict = colorizer.predict
     monkeypatch.setattr(colorizer, "predict", lambda l_norm: calls.append(l_norm.shape) or predict(l_norm))
-    assert len(time_predict(colorizer, batch_size=3, runs=4, warmup=2)) == 4
+    assert len(time_predict(colorizer, batch_size=3, runs=4, warmup=2)) == 6
     assert calls == [(3, 1, 64, 64)] * 6
+    monkeypatch.setattr(benchmark, "time_predict", lambda *args: [9.0, 7.0, 0.2, 0.1, 0.3])
+    timing = measure(tiny, 64, "sparse", batch_size=2, runs=3, warmup=2, device="cpu")
+    assert timing.ms_per_image == pytest.approx(100.0) and timing.compile_seconds is None
 
 
 @pytest.mark.parametrize("name, precision, peak", [

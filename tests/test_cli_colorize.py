@@ -203,3 +203,35 @@ def test_cuda(run_sscn, photos, data_dir, fast, tmp_path, precision):
                       "--device", "cuda", "--precision", precision)
     assert result.returncode == 0, result.stderr
     assert_same_lightness(rgb_of(photos / "campus1.jpg"), tmp_path / "out" / "campus1.png")
+
+
+def test_compile(run_sscn, photos, data_dir, fast, tmp_path):
+    """--compile over a folder whose last batch is short: the same pictures as without it."""
+    shutil.copy(data_dir / "tomato.jpg", photos / "tomato.jpg")
+    args = ("colorize", photos, "--ref", data_dir / "campus2.jpg", *fast, "--batch-size", "2")
+    assert run_sscn(*args, "-o", tmp_path / "eager").returncode == 0
+    result = run_sscn(*args, "-o", tmp_path / "compiled", "--compile")
+    assert result.returncode == 0, result.stderr
+    assert "3 done, 0 skipped, 0 failed" in result.stderr and "CUDA" not in result.stderr
+    for name in ("campus1.png", "flowers.png", "tomato.png"):
+        compiled, eager = rgb_of(tmp_path / "compiled" / name), rgb_of(tmp_path / "eager" / name)
+        assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 2
+
+
+def test_compile_failure_is_one_line(photos, data_dir, fast, tmp_path, monkeypatch):
+    import torch
+    from typer.testing import CliRunner
+
+    from colorize_cli.app import app
+
+    def broken(model, **options):
+        def forward(*args):
+            raise RuntimeError("C++ compiler not found")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken)
+    result = CliRunner().invoke(app, ["colorize", str(photos), "--ref", str(data_dir / "campus2.jpg"), *fast,
+                                      "-o", str(tmp_path / "out"), "--compile", "--quiet"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("sscn: error: torch.compile failed (RuntimeError: C++ compiler not found); "
+                                     "run without --compile")

@@ -11,8 +11,8 @@ from PIL import Image
 from skimage.color import lab2rgb, rgb2lab
 
 from models.color import (
-    ab_bin_centers, ab_to_bin, lab_to_rgb, lab_to_rgb_keep_lightness, network_lab_to_rgb, rgb_to_lab,
-    rgb_to_lightness, rgb_to_network_lab,
+    ab_bin_centers, ab_to_bin, lab_to_linear_rgb, lab_to_rgb, lab_to_rgb_keep_lightness, linear_to_srgb,
+    network_lab_to_rgb, pull_into_gamut, rgb_to_lab, rgb_to_lightness, rgb_to_network_lab,
 )
 
 SHAPES = [(3, 4, 5), (1, 3, 4, 5), (2, 3, 1, 7), (2, 2, 3, 4, 5)]
@@ -181,6 +181,21 @@ class TestLabToRgbKeepLightness:
         lab = rgb_to_lab(photos[0].float())
         # float32 rounding puts a few pixels a hair outside the gamut; they may move by ~1e-5
         torch.testing.assert_close(lab_to_rgb_keep_lightness(lab), lab_to_rgb(lab), atol=1e-4, rtol=0)
+
+    def test_every_pixel_bisected_equals_out_of_gamut_only(self):
+        # the GPU's way (bisect all, keep where out of gamut) against the CPU's (bisect the gathered few)
+        lab = _random_lab(torch.Generator().manual_seed(3), 2, 3, 32, 48).float()
+        linear = lab_to_linear_rgb(lab)
+        outside = ((linear < 0) | (linear > 1)).any(dim=-3, keepdim=True)
+        assert 0.05 < outside.float().mean() < 0.95
+        every = linear_to_srgb(torch.where(outside, pull_into_gamut(lab), linear).clamp(0.0, 1.0))
+        torch.testing.assert_close(every, lab_to_rgb_keep_lightness(lab), atol=1e-6, rtol=0)
+
+    @pytest.mark.cuda
+    def test_cuda_equals_cpu(self):
+        lab = _random_lab(torch.Generator().manual_seed(4), 2, 3, 64, 64).float()
+        on_gpu = lab_to_rgb_keep_lightness(lab.cuda()).cpu()
+        torch.testing.assert_close(on_gpu, lab_to_rgb_keep_lightness(lab), atol=1e-4, rtol=0)
 
     def test_hue_kept(self):
         lab = torch.tensor([70.0, 100.0, -100.0]).view(3, 1, 1)      # far out of gamut

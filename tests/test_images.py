@@ -132,6 +132,13 @@ class TestWrite:
         with pytest.raises(ValueError, match="cannot write images with suffix"):
             output_format(tmp_path / "out.xyz")
 
+    def test_uint8_written_as_is(self, tmp_path):
+        pixels = torch.randint(0, 256, (17, 23, 3), dtype=torch.uint8)
+        rgb = pixels.permute(2, 0, 1)                                   # (3, H, W), channels-last storage
+        assert np.shares_memory(to_uint8(rgb), pixels.numpy())         # no copy on the way to the encoder
+        write_image(tmp_path / "out.png", rgb)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels.numpy())
+
     def test_to_uint8_clamps(self):
         rgb = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5]).view(1, 1, 5).expand(3, 1, 5)
         assert to_uint8(rgb)[0, :, 0].tolist() == [0, 0, 128, 255, 255]
