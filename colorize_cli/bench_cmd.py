@@ -45,13 +45,16 @@ def bench(
     video: Optional[Path] = typer.Option(None, "--video", show_default=False,
                                          help="Also time `sscn colorize` over this video: decode, colorize, encode."),
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+    markdown_output: bool = typer.Option(False, "--markdown", help="Print the tables as Markdown on stdout (for a "
+                                                                   "README), with device, torch version and date."),
     debug: bool = typer.Option(False, help="Show tracebacks."),
 ) -> None:
     """Time the network with a cached reference (as `sscn colorize` uses it), sparse and dense attention, at
     several working sizes: ms per image, images/s, peak memory (CUDA: allocated; CPU: the process's peak
     RSS), achieved TFLOP/s and its share of the device's dense bf16/fp16 peak where known. --folder and
     --video add end-to-end figures of `sscn colorize` (decode, model, encode). A table goes to stderr;
-    --json prints everything, with the device, torch version and date, on stdout.
+    --json prints everything, with the device, torch version and date, on stdout; --markdown prints the tables
+    as Markdown (the README's speed table is made this way).
 
     Examples:
 
@@ -60,6 +63,8 @@ def bench(
       sscn bench --device cpu --threads 4 --sizes 256,512 --config base --runs 3
 
       sscn bench --folder photos/ --video street.mp4 --sizes 256 --json > bench.json
+
+      sscn bench --device cuda --batch-size 64 --compile --warmup 3 --markdown >> speed.md
     """
     with reported_errors(debug):
         import torch
@@ -69,6 +74,8 @@ def bench(
         from models.colorizer import resolve_device, resolve_precision
         from models.flops import count_parameters
 
+        if json_output and markdown_output:
+            raise CLIError("give --json or --markdown, not both (both print on stdout)")
         size_list = _parse_sizes(sizes)
         mode_list = _parse_modes(modes, MODES)
         if batch_size < 1:
@@ -126,6 +133,8 @@ def bench(
         _print_tables(report)
         if json_output:
             typer.echo(json.dumps(report, indent=2))
+        if markdown_output:
+            typer.echo(markdown(report))
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -199,38 +208,76 @@ def _end_to_end(kind: str, source: Path, weights: Path | None, work: Path, setti
             "seconds": round(seconds, 3), "images_per_second": summary["images_per_second"]}
 
 
+def _title(report: dict) -> str:
+    compiled = ", compiled" if report["compile"] else ""
+    return (f"sscn bench: {report['config']} ({report['weights']}), {report['precision']}{compiled}, "
+            f"batch {report['batch_size']}, median of {report['runs']} runs")
+
+
+def _caption(report: dict) -> str:
+    return (f"{report['device']}, torch {report['torch']}, {report['date']}; "
+            "memory: CUDA max allocated, CPU peak RSS of the process so far")
+
+
+_NETWORK_COLUMNS = ["size", "mode", "positions", "ms/image", "images/s", "peak MB", "GFLOP/image", "TFLOP/s",
+                    "of peak"]
+_END_TO_END_COLUMNS = ["input", "kind", "files", "images", "size", "seconds", "images/s"]
+
+
+def _network_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Column names and the cells of each network measurement, as the table and --markdown show them."""
+    compiled = report["compile"]
+    rows = []
+    for row in report["network"]:
+        cells = [f"{row['size']}²", row["mode"], str(row["positions"])]
+        if row["error"]:
+            rows.append(cells + [row["error"]] + [""] * (len(_NETWORK_COLUMNS) - 4 + compiled))
+            continue
+        rows.append(cells + [
+            f"{row['ms_per_image']:.2f}", f"{row['images_per_second']:.1f}",
+            "-" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:.0f}",
+            f"{row['gflops_per_image']:.2f}", f"{row['achieved_tflops']:.3f}",
+            "-" if row["peak_fraction"] is None else f"{100 * row['peak_fraction']:.1f} %",
+            *([f"{row['compile_seconds']:.1f}"] if compiled else []),
+        ])
+    return _NETWORK_COLUMNS + (["compile s"] if compiled else []), rows
+
+
+def _end_to_end_rows(report: dict) -> list[list[str]]:
+    return [[row["source"], row["kind"], str(row["files"]), str(row["images"]), f"{row['size']}²",
+             f"{row['seconds']:.2f}", f"{row['images_per_second']:.2f}"] for row in report["end_to_end"]]
+
+
 def _print_tables(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(stderr=True, width=None if stderr_is_terminal() else 160)
-    compiled = ", compiled" if report["compile"] else ""
-    table = Table(title=f"sscn bench: {report['config']} ({report['weights']}), {report['precision']}{compiled}, "
-                        f"batch {report['batch_size']}, median of {report['runs']} runs",
-                  caption=f"{report['device']}, torch {report['torch']}, {report['date']}; "
-                          "memory: CUDA max allocated, CPU peak RSS of the process so far")
-    columns = ["size", "mode", "positions", "ms/image", "images/s", "peak MB", "GFLOP/image", "TFLOP/s", "of peak"]
-    for column in columns + (["compile s"] if compiled else []):
+    columns, rows = _network_rows(report)
+    table = Table(title=_title(report), caption=_caption(report))
+    for column in columns:
         table.add_column(column, justify="left" if column == "mode" else "right")
-    for row in report["network"]:
-        if row["error"]:
-            table.add_row(f"{row['size']}²", row["mode"], str(row["positions"]), row["error"])
-            continue
-        table.add_row(
-            f"{row['size']}²", row["mode"], str(row["positions"]), f"{row['ms_per_image']:.2f}",
-            f"{row['images_per_second']:.1f}",
-            "-" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:.0f}",
-            f"{row['gflops_per_image']:.2f}", f"{row['achieved_tflops']:.3f}",
-            "-" if row["peak_fraction"] is None else f"{100 * row['peak_fraction']:.1f} %",
-            *([f"{row['compile_seconds']:.1f}"] if compiled else []),
-        )
+    for cells in rows:
+        table.add_row(*cells)
     console.print(table)
     if report["end_to_end"]:
         e2e = Table(title="sscn colorize end to end (decode, model, encode)",
                     caption="images/s counted from the moment the model is loaded; seconds include loading")
-        for column in ("input", "kind", "files", "images", "size", "seconds", "images/s"):
+        for column in _END_TO_END_COLUMNS:
             e2e.add_column(column, justify="left" if column in ("input", "kind") else "right")
-        for row in report["end_to_end"]:
-            e2e.add_row(row["source"], row["kind"], str(row["files"]), str(row["images"]), f"{row['size']}²",
-                        f"{row['seconds']:.2f}", f"{row['images_per_second']:.2f}")
+        for cells in _end_to_end_rows(report):
+            e2e.add_row(*cells)
         console.print(e2e)
+
+
+def markdown(report: dict) -> str:
+    """The tables as Markdown, titled with the settings, device, torch version and date (for the README)."""
+    def table(columns: list[str], rows: list[list[str]]) -> list[str]:
+        return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|",
+                *("| " + " | ".join(cells) + " |" for cells in rows)]
+
+    lines = [f"{_title(report)}; {_caption(report)}.", "", *table(*_network_rows(report))]
+    if report["end_to_end"]:
+        lines += ["", "End to end (`sscn colorize`: decode, model, encode; images/s from the model's load on):", "",
+                  *table(_END_TO_END_COLUMNS, _end_to_end_rows(report))]
+    return "\n".join(lines)

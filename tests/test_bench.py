@@ -86,6 +86,28 @@ def test_cli_json(run_sscn, tiny_weights):
     assert "ms/image" in result.stderr and "sscn bench" in result.stderr     # the table, on stderr
 
 
+def test_markdown_tables():
+    from colorize_cli.bench_cmd import markdown
+
+    row = {"size": 512, "mode": "sparse", "positions": 512, "ms_per_image": 1.234, "images_per_second": 810.4,
+           "peak_memory_mb": 2048.4, "gflops_per_image": 24.23, "achieved_tflops": 19.6, "peak_fraction": 0.0198,
+           "compile_seconds": 41.0, "error": None}
+    report = {"config": "base", "weights": "shipped", "precision": "bf16", "compile": True, "batch_size": 64,
+              "runs": 10, "device": "NVIDIA H100 80GB HBM3", "torch": "2.11.0", "date": "2026-11-22T00:00:00+00:00",
+              "network": [row, {**row, "mode": "dense", "error": "out of memory"}],
+              "end_to_end": [{"source": "photos", "kind": "folder", "files": 2048, "images": 2048, "size": 256,
+                              "seconds": 2.5, "images_per_second": 1010.0}]}
+    lines = markdown(report).splitlines()
+    assert lines[0] == ("sscn bench: base (shipped), bf16, compiled, batch 64, median of 10 runs; NVIDIA H100 80GB "
+                        "HBM3, torch 2.11.0, 2026-11-22T00:00:00+00:00; memory: CUDA max allocated, CPU peak RSS of "
+                        "the process so far.")
+    assert lines[2].startswith("| size | mode |") and lines[2].endswith("| of peak | compile s |")
+    assert lines[3] == "|" + "|".join(["---"] * 10) + "|"
+    assert lines[4] == "| 512² | sparse | 512 | 1.23 | 810.4 | 2048 | 24.23 | 19.600 | 2.0 % | 41.0 |"
+    assert lines[5] == "| 512² | dense | 512 | out of memory |" + "  |" * 6
+    assert lines[-1] == "| photos | folder | 2048 | 2048 | 256² | 2.50 | 1010.00 |"
+
+
 def test_cli_random_weights_and_end_to_end(run_sscn, data_dir, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -128,6 +150,8 @@ def test_cli_bad_input(run_sscn, tmp_path, args, message):
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--config", "huge"], "unknown config 'huge'"),
     (["--config", "tiny", "--folder", "no-such-folder"], "no-such-folder: no such folder"),
+    (["--compile", "--warmup", "0"], "--compile needs --warmup 1 or more: the first run compiles (got 0)"),
+    (["--json", "--markdown"], "give --json or --markdown, not both"),
 ])
 def test_cli_bad_options(args, message):
     """The same checks, in-process (fast); the subprocess tests above cover the real console script."""

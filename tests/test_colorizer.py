@@ -64,6 +64,18 @@ def test_batch_of_mixed_sizes_and_inputs(colorizer, photos):
     torch.testing.assert_close(results[0].rgb, single.rgb, atol=1, rtol=0)        # batched convs: ulps
 
 
+@pytest.mark.parametrize("precision, tolerance", [("bf16", 0.6), ("fp16", 0.1)])
+def test_autocast_close_to_fp32(tiny_weights, photos, precision, tolerance):
+    """The CUDA default (bf16 autocast) and fp16 run on the CPU too; mean error in uint8 levels."""
+    results = {}
+    for name in ("fp32", precision):
+        engine = Colorizer(weights=tiny_weights, device="cpu", size=128, precision=name)
+        engine.set_reference(photos[0])
+        results[name] = engine.colorize(photos[1:])
+    for full, reduced in zip(results["fp32"], results[precision]):
+        assert (full.rgb.int() - reduced.rgb.int()).abs().float().mean() < tolerance
+
+
 def test_batch_of_one_size_equals_one_by_one(colorizer, photos):
     crops = [photo[:, :96, :112] for photo in photos]                # one size: merged as one (G, 3, H, W) group
     together = colorizer.colorize(crops, stage1=True)
