@@ -7,7 +7,7 @@
 # .bench (the 35 val photos, longest side 512, and traffic-bw.mp4 scaled to 1280x720). Then, through `device`:
 #   run(command="bash scripts/device_bench.sh eager", carry=[".whl", ".bench"], timeout_s=600)
 #   run(command="bash scripts/device_bench.sh compiled", carry=[".whl", ".bench"], timeout_s=600)
-# Each writes its JSON reports and logs under $OUT (at most 8 files).
+# Each writes its JSON reports, the same as Markdown tables for the README, and logs under $OUT (8 files at most).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,16 +66,18 @@ network() {   # $1: extra options; $2: report name; $3: batch sizes
         sscn bench --device cuda --sizes 256,512,1024 --batch-size "$batch" --config base $1 --json \
             > "/tmp/$2-b$batch.json" 2>> "$OUT/$2.log" || echo "batch $batch failed" >> "$OUT/$2.log"
     done
-    python3 - "$OUT/$2.json" /tmp/"$2"-b*.json <<'PY'
+    python3 - "$OUT/$2" /tmp/"$2"-b*.json <<'PY'
 import json, sys
+from colorize_cli.bench_cmd import markdown
 reports = [json.load(open(path)) for path in sys.argv[2:] if open(path).read().strip()]
-json.dump(reports, open(sys.argv[1], "w"), indent=1)
+json.dump(reports, open(sys.argv[1] + ".json", "w"), indent=1)
+open(sys.argv[1] + ".md", "w").write("\n\n".join(markdown(report) for report in reports) + "\n")
 PY
 }
 
 end_to_end() {   # $1: extra options; $2: report name
     sscn bench --device cuda --sizes 256 --modes sparse --batch-size 64 --runs 3 $1 \
-        --folder /tmp/folder256 --video .bench/traffic-720p.mp4 --json > "$OUT/$2-e2e.json" 2>> "$OUT/$2.log"
+        --folder /tmp/folder256 --video .bench/traffic-720p.mp4 --markdown > "$OUT/$2-e2e.md" 2>> "$OUT/$2.log"
 }
 
 case "${1:-}" in
@@ -89,7 +91,7 @@ case "${1:-}" in
         # the same with fp16 and fp32, batch 64, for the precision column
         for precision in fp16 fp32; do
             sscn bench --device cuda --sizes 256,512,1024 --batch-size 64 --config base --precision "$precision" \
-                --json > "$OUT/eager-$precision.json" 2>> "$OUT/eager.log" || true
+                --markdown >> "$OUT/eager-precisions.md" 2>> "$OUT/eager.log" || true
         done ;;
     compiled)
         setup_device > "$OUT/setup.log" 2>&1
