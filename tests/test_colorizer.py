@@ -205,6 +205,10 @@ def test_compiled_equals_eager_and_pads_short_batches(tiny_weights, photos):
         for expected, result in zip(eager.colorize(batch), compiled.colorize(batch)):
             assert result.rgb.shape == expected.rgb.shape
             torch.testing.assert_close(result.rgb, expected.rgb, atol=2, rtol=0)   # fused kernels: ulps
+    for engine in (eager, compiled):                    # a new reference is an input of the graph, not baked in
+        engine.set_reference(photos[3])
+    for expected, result in zip(eager.colorize(photos[:2]), compiled.colorize(photos[:2])):
+        torch.testing.assert_close(result.rgb, expected.rgb, atol=2, rtol=0)
     assert compiled._compiled_batches == {3}
 
 
