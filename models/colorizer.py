@@ -24,7 +24,10 @@ from .palette import palette_image
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-_MERGE_ROWS = 256  # full-resolution Lab -> RGB is done in bands of rows to bound memory on large photos
+# Full-resolution Lab -> RGB runs in bands of rows holding about this many pixels (all targets of a size
+# together): cache-sized on the CPU (a quarter faster than 4x larger bands), few kernel launches on a GPU;
+# either way a large photo never has all its float temporaries at once.
+_MERGE_PIXELS = {"cpu": 1 << 18, "cuda": 1 << 22}
 T = TypeVar("T")
 
 
@@ -235,8 +238,9 @@ class Colorizer:
             ab = denormalize_ab(F.interpolate(ab_work, size=(height, width), mode="bilinear",
                                               align_corners=False))                             # (G, 2, H, W)
             pixels = torch.empty(len(indices), height, width, 3, dtype=torch.uint8, device=self.device)
-            for top in range(0, height, _MERGE_ROWS):
-                band = slice(top, top + _MERGE_ROWS)
+            rows = max(1, _MERGE_PIXELS[self.device.type] // (len(indices) * width))
+            for top in range(0, height, rows):
+                band = slice(top, top + rows)
                 rgb = lab_to_rgb_keep_lightness(torch.cat([l_full[..., band, :], ab[..., band, :]], dim=1))
                 pixels[:, band] = rgb.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)  # (G, h, W, 3)
             if self.device.type == "cuda":
