@@ -141,7 +141,7 @@ class Summary:
         self.items.append(item)
 
     def as_dict(self) -> dict:
-        """`seconds` is the whole run; `images_per_second` counts from the moment the model is loaded."""
+        """`seconds` is the whole run; `images_per_second` counts from the moment the model is ready."""
         now = time.perf_counter()
         working = now - (self.colorizing_started or now)
         return {"done": self.counts["done"], "skipped": self.counts["skipped"], "failed": self.counts["failed"],
@@ -172,8 +172,9 @@ def _exists(job: Job) -> bool:
     return not job.frames and job.output.exists()
 
 
-def run_groups(groups: list[Group], settings: RunSettings) -> int:
-    """Colorize every job; print the summary (stderr, or JSON on stdout); return the exit code."""
+def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer | None = None) -> int:
+    """Colorize every job; print the summary (stderr, or JSON on stdout); return the exit code. `colorizer`:
+    an engine already loaded (`sscn bench` times a warm one); by default one is loaded from `settings`."""
     settings.check()
     summary = Summary()
     pending = []
@@ -190,7 +191,7 @@ def run_groups(groups: list[Group], settings: RunSettings) -> int:
         total = sum(len(g.jobs) for g in pending)
         show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending
                                                                                  for j in g.jobs))
-        colorizer = _load_colorizer(settings)
+        colorizer = colorizer or _load_colorizer(settings)
         summary.colorizing_started = time.perf_counter()
         with Display(total, show) as display:
             _Engine(colorizer, settings, summary, display).run(pending)
