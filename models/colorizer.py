@@ -219,10 +219,14 @@ class Colorizer:
         return [ColorizeResult(*pair) for pair in zip(rgb, coarse)]
 
     def _upload(self, image: torch.Tensor) -> torch.Tensor:
-        """An image to the device as it is (uint8 stays uint8: a quarter of float's bytes), asynchronously."""
+        """An image (C, H, W) to the device as it is (uint8 stays uint8: a quarter of float's bytes), from a
+        contiguous pinned copy, so the transfer is asynchronous."""
         if self.device.type == "cpu":
             return image
-        return image.pin_memory().to(self.device, non_blocking=True)
+        hwc = image.permute(1, 2, 0)
+        if hwc.is_contiguous():     # decoded photos and frames are (H, W, C) in memory: copy those bytes as they are
+            return hwc.pin_memory().to(self.device, non_blocking=True).permute(2, 0, 1)
+        return image.contiguous().pin_memory().to(self.device, non_blocking=True)
 
     def _merge(self, lightness: list[torch.Tensor], ab_norm: torch.Tensor) -> list[torch.Tensor]:
         """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) upsampled to H x W,
