@@ -128,15 +128,12 @@ def bench(
         report["network"] = [timing.as_dict() for timing in timings]
         report["end_to_end"] = []
         if folder is not None or video is not None:
-            from models import Colorizer
+            from .runner import RunSettings, load_colorizer
 
-            from .runner import RunSettings
-
-            colorizer = Colorizer(model=model, device=str(torch_device), precision=resolved_precision,
-                                  size=size_list[0], dense=mode_list == ["dense"], compile=compile)
             settings = RunSettings(device=str(torch_device), precision=resolved_precision, size=size_list[0],
                                    dense=mode_list == ["dense"], batch_size=batch_size, compile=compile,
                                    overwrite=True, quiet=True, json=True)
+            colorizer = load_colorizer(settings, model)
             with tempfile.TemporaryDirectory(prefix="sscn-bench-") as work:
                 for kind, source in (("folder", folder), ("video", video)):
                     if source is not None:

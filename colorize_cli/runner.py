@@ -24,7 +24,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeRemainingColumn)
 from rich.text import Text
 
-from models import Colorizer
+from models import SSCN, Colorizer
 from models.checkpoint import atomic_write, default_weights_path
 from models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
 
@@ -191,7 +191,7 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
         total = sum(len(g.jobs) for g in pending)
         show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending
                                                                                  for j in g.jobs))
-        colorizer = colorizer or _load_colorizer(settings)
+        colorizer = colorizer or load_colorizer(settings)
         summary.colorizing_started = time.perf_counter()
         with Display(total, show) as display:
             _Engine(colorizer, settings, summary, display).run(pending)
@@ -203,12 +203,13 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
     return summary.exit_code()
 
 
-def _load_colorizer(settings: RunSettings) -> Colorizer:
-    if settings.weights is None and not default_weights_path().is_file():
+def load_colorizer(settings: RunSettings, model: SSCN | None = None) -> Colorizer:
+    """The engine `settings` describe, around `model` (default: the weights file of `settings`)."""
+    if model is None and settings.weights is None and not default_weights_path().is_file():
         raise CLIError(f"{default_weights_path()}: shipped weights not found (pass --weights FILE)")
     return Colorizer(weights=settings.weights, device=settings.device, precision=settings.precision,
                      size=settings.size, k=settings.k, r=settings.r, dense=settings.dense, seed=settings.seed,
-                     compile=settings.compile)
+                     model=model, compile=settings.compile)
 
 
 class _Engine:

@@ -186,18 +186,17 @@ class Colorizer:
         padded = max([batch, *self._compiled_batches])
         if padded > batch:
             l_norm = torch.cat([l_norm, l_norm.new_zeros(padded - batch, *l_norm.shape[1:])])   # (padded, 1, S, S)
-        if padded in self._compiled_batches:
+        try:
             output = self.compiled(l_norm, reference)
-        else:
-            try:                # the first call at a batch size compiles
-                output = self.compiled(l_norm, reference)
-            except torch.cuda.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as error:
+            if padded in self._compiled_batches:    # compiled already: a failure of the run, not of compiling
                 raise
-            except Exception as error:
-                detail = str(error).strip().splitlines()
-                raise CompileError(f"torch.compile failed ({type(error).__name__}: "
-                                   f"{detail[0] if detail else 'no details'}); run without --compile") from error
-            self._compiled_batches.add(padded)
+            detail = str(error).strip().splitlines()
+            raise CompileError(f"torch.compile failed ({type(error).__name__}: "
+                               f"{detail[0] if detail else 'no details'}); run without --compile") from error
+        self._compiled_batches.add(padded)
         return dataclasses.replace(output, ab=output.ab[:batch], ab_coarse=output.ab_coarse[:batch])
 
     @torch.inference_mode()
