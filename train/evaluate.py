@@ -400,7 +400,6 @@ class VideoReport:
                 "summary": self.summary(), "per_frame": self.frames, "elapsed_s": round(self.elapsed_s, 3)}
 
 
-
 def evaluate_video(frames: Iterable[torch.Tensor], reference: torch.Tensor, methods: MethodSet, seed: int = 0,
                    batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_every: int = 1,
                    sheet_rows: int = 4, progress: Callable[[int], None] | None = None) -> VideoReport:
