@@ -2,7 +2,9 @@
 
 FLOPs are counted by `torch.utils.flop_counter.FlopCounterMode` (a multiply-add is 2 FLOPs; convolutions,
 matrix products and attention are counted, element-wise work is not) on a copy of the model on the `meta`
-device, so counting costs no compute and no memory at any size. The reference is counted apart from the
+device, so counting costs no compute and no memory at any size. Attention is counted as its two matrix
+products (the math kernel of `scaled_dot_product_attention`): which fused kernel a device would pick, and
+whether a torch release's counter knows it, changes from release to release, the work does not. The reference is counted apart from the
 targets because `Colorizer` encodes it once and reuses it for every target.
 
     python -m models.flops            # markdown table for every config at 256x256
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from .color import ab_bin_centers
@@ -58,7 +61,7 @@ def count_flops(model: SSCN, size: int = 256, dense: bool = False, k: int | None
     meta = meta_model(model.config)
     ref_rgb = torch.empty(1, 3, size, size, device="meta")
     l_norm = torch.empty(1, 1, size, size, device="meta")
-    with torch.no_grad():
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
         with FlopCounterMode(display=False) as counter:
             reference = meta.encode_reference(ref_rgb, k, r, dense)
         reference_flops = counter.get_total_flops()

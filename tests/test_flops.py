@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import CONFIGS, SSCN, get_config
@@ -34,15 +35,17 @@ def test_checkpoint_bytes_match_a_saved_file(tiny, tmp_path):
 
 
 def test_meta_count_equals_a_real_run(tiny):
-    """Counting on the meta device gives the FLOPs of a real forward on the CPU."""
+    """Counting on the meta device gives the FLOPs of a real forward on the CPU, attention counted as the
+    math kernel's two matrix products (the fused CPU kernel is not counted by every torch release)."""
     generator = torch.Generator().manual_seed(0)
     ref_rgb = torch.rand(1, 3, 64, 64, generator=generator)
     l_norm = torch.rand(1, 1, 64, 64, generator=generator) * 2 - 1
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        reference = tiny.encode_reference(ref_rgb)
-    reference_flops = counter.get_total_flops()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        tiny(l_norm, reference)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        with FlopCounterMode(display=False) as counter:
+            reference = tiny.encode_reference(ref_rgb)
+        reference_flops = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            tiny(l_norm, reference)
     counted = count_flops(tiny, 64)
     assert (counted.reference, counted.target) == (reference_flops, counter.get_total_flops())
 
@@ -69,3 +72,10 @@ def test_table_lists_every_config(capsys):
     lines = capsys.readouterr().out.splitlines()
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| config")]
     assert [row.split("|")[1].strip() for row in rows] == list(CONFIGS)
+
+
+def test_attention_is_counted_as_two_matrix_products(tiny):
+    """Sparse target FLOPs grow by exactly 2 x 2 x queries x width per extra selected position."""
+    queries, width = (64 // 4) ** 2, -(-max(tiny.config.attn_dim, tiny.config.value_dim + 2) // 8) * 8
+    one, two = (count_flops(tiny, 64, k=1, r=extra).target for extra in (0, 1))
+    assert two - one == 2 * 2 * queries * width
