@@ -29,6 +29,12 @@ def train(
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, help="Seed of the random streams: photo picks, pairs, random selection."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the network."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16 autocast (auto: bf16 on CUDA and on CPUs "
+                                  "with native bf16, such as AVX-512 BF16 or AMX; fp32 elsewhere)."),
+    recolor_share: float = typer.Option(0.2, help="Share of pairs whose target and reference get the same random "
+                                        "hue rotation and saturation change."),
+    paste_share: float = typer.Option(0.2, help="Share of pairs whose reference gets a rectangle of another "
+                                      "pair's reference (a partial match)."),
     freeze_encoder: bool = typer.Option(False, help="Keep E's pretrained backbone and CAM classifier fixed."),
     workers: int = typer.Option(min(4, os.cpu_count() or 1),
                                 help="DataLoader workers decoding photos (streaming them when too many to hold)."),
@@ -50,13 +56,20 @@ def train(
     """
     with reported_errors(debug):
         from train.loop import Trainer, TrainOptions
+        from train.pairs import PairSettings
+
+        for name, share in (("--recolor-share", recolor_share), ("--paste-share", paste_share)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} {share}: must be between 0 and 1")
 
         options = TrainOptions(
             data=str(data), out=str(out), config=config, encoder=encoder, steps=steps, batch_size=batch_size,
             lr=lr, warmup=warmup, size=size, k=k, r=r, val=str(val) if val else None, init=str(init) if init else None,
-            resume=resume, device=device, seed=seed, compile=compile, freeze_encoder=freeze_encoder,
+            resume=resume, device=device, seed=seed, compile=compile, precision=precision,
+            freeze_encoder=freeze_encoder,
             workers=workers, log_every=log_every, preview_every=preview_every, val_every=val_every,
             checkpoint_every=checkpoint_every,
+            pairs=PairSettings(recolor_share=recolor_share, paste_share=paste_share),
         )
         trainer = Trainer(options)
         try:

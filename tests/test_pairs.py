@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from train.data import load_square
 from models.palette import dominant_colors, swatch_images
+from models.color import rgb_to_lab
 from train.pairs import (PairSettings, affine_matrices, appearance_noise, apply_affine, compose_affine,
                          control_points, identity_grid, make_pairs, random_crop_matrices, random_tps_grid,
-                         tps_grid)
+                         paste_rectangles, recolor, tps_grid)
 
 
 def generator(seed: int) -> torch.Generator:
@@ -195,7 +196,8 @@ class TestPalette:
 class TestMakePairs:
     def test_zero_strength_reference_equals_target(self, photos):
         settings = PairSettings(size=80, target_scale=(1.0, 1.0), tps_strength=0.0, max_rotation_deg=0.0,
-                                ref_scale=(1.0, 1.0), appearance=0.0, violent_share=0.0, palette_share=0.0)
+                                ref_scale=(1.0, 1.0), appearance=0.0, violent_share=0.0, palette_share=0.0,
+                                recolor_share=0.0, paste_share=0.0)
         pair = make_pairs(photos, settings, generator(0))
         truth = photos.float() / 255
         assert torch.allclose(pair.reference, pair.target, atol=1e-4)
@@ -231,11 +233,48 @@ class TestMakePairs:
         assert 0.02 < pair.palette.float().mean() < 0.09
 
     def test_violent_references_are_further_from_the_target(self, photos):
-        calm = make_pairs(photos.repeat(8, 1, 1, 1), PairSettings(size=32, violent_share=0.0, palette_share=0.0),
-                          generator(6))
-        wild = make_pairs(photos.repeat(8, 1, 1, 1), PairSettings(size=32, violent_share=1.0, palette_share=0.0),
-                          generator(6))
+        plain = dict(size=32, palette_share=0.0, recolor_share=0.0, paste_share=0.0)
+        calm = make_pairs(photos.repeat(8, 1, 1, 1), PairSettings(violent_share=0.0, **plain), generator(6))
+        wild = make_pairs(photos.repeat(8, 1, 1, 1), PairSettings(violent_share=1.0, **plain), generator(6))
         assert wild.violent.all() and not calm.violent.any()
         calm_gap = (calm.reference - calm.target).abs().mean()
         wild_gap = (wild.reference - wild.target).abs().mean()
         assert wild_gap > 1.3 * calm_gap
+
+
+class TestRealReferenceAugmentations:
+    """Recolouring (same hue / saturation change on both images) and pasted rectangles (partial matches)."""
+
+    def test_recolor_keeps_lightness_and_rotates_hue(self, photos):
+        rgb = photos.float() / 255
+        angle = torch.full((4,), math.pi / 2)
+        shifted = recolor(rgb, angle, torch.ones(4))
+        lab, lab_shifted = rgb_to_lab(rgb), rgb_to_lab(shifted)
+        assert torch.allclose(lab_shifted[:, 0], lab[:, 0], atol=0.05)
+        # where the rotated colour stays in gamut, a' = -b and b' = a
+        chroma, chroma_shifted = lab[:, 1:].norm(dim=1), lab_shifted[:, 1:].norm(dim=1)
+        kept = (chroma_shifted - chroma).abs() < 0.5
+        assert kept.float().mean() > 0.5
+        assert torch.allclose(lab_shifted[:, 1][kept], -lab[:, 2][kept], atol=1.0)
+        assert torch.allclose(lab_shifted[:, 2][kept], lab[:, 1][kept], atol=1.0)
+
+    def test_recolored_pairs_change_target_and_reference_alike(self, photos):
+        still = dict(size=48, target_scale=(1.0, 1.0), tps_strength=0.0, max_rotation_deg=0.0, ref_scale=(1.0, 1.0),
+                     appearance=0.0, violent_share=0.0, palette_share=0.0, paste_share=0.0)
+        plain = make_pairs(photos, PairSettings(recolor_share=0.0, **still), generator(7))
+        recolored = make_pairs(photos, PairSettings(recolor_share=1.0, **still), generator(7))
+        assert torch.allclose(recolored.reference, recolored.target, atol=1e-3)      # the same change on both
+        assert (recolored.target - plain.target).abs().mean() > 0.01                   # and it is a change
+
+    def test_pasted_rectangle_comes_from_the_donor(self):
+        images, donors = torch.zeros(6, 3, 40, 40), torch.ones(6, 3, 40, 40)
+        pasted = paste_rectangles(images, donors, (0.3, 0.6), generator(8))
+        share = pasted.mean(dim=(1, 2, 3))                                 # area of each square / image area
+        assert ((share > 0.3 ** 2 * 0.8) & (share < 0.6 ** 2 * 1.2)).all()
+        assert set(pasted.unique().tolist()) == {0.0, 1.0}
+
+    def test_paste_share_leaves_targets_alone(self, photos):
+        settings = PairSettings(size=32, paste_share=1.0, recolor_share=0.0)
+        pasted = make_pairs(photos, settings, generator(9))
+        plain = make_pairs(photos, PairSettings(size=32, paste_share=0.0, recolor_share=0.0), generator(9))
+        assert torch.equal(pasted.target, plain.target)

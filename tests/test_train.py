@@ -22,7 +22,6 @@ from train.loop import Trainer, TrainOptions, lr_factor
 from train.pairs import PairSettings
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -48,6 +47,26 @@ def tiny_options(data: Path, out: Path, **changes) -> TrainOptions:
     return TrainOptions(**{**settings, **changes})
 
 
+def test_bf16_training_keeps_fp32_master_weights_and_tracks_fp32(data_dir, tmp_path):
+    """bf16 autocast (channels_last) against fp32 from the same weights, batches and pairs: the first losses
+    agree to a few per cent, and the optimiser updates fp32 weights."""
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        trainer = Trainer(tiny_options(data_dir, tmp_path / precision, precision=precision, size=64))
+        losses[precision] = [float(trainer.train_step(*trainer.source.next())["loss"]) for _ in range(3)]
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+        assert trainer.channels_last == (precision == "bf16")
+        trainer.close()
+    for fp32, bf16 in zip(losses["fp32"], losses["bf16"]):
+        assert bf16 == pytest.approx(fp32, rel=0.05), losses
+
+
+def test_unknown_precision_is_refused(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="--precision fp16: choose one of auto, fp32, bf16"):
+        Trainer(tiny_options(data_dir, tmp_path / "run", precision="fp16"))
+
+
 def test_lr_schedule():
     assert [lr_factor(step, 4, 100) for step in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert lr_factor(4, 4, 100) == pytest.approx(1.0)
@@ -60,7 +79,8 @@ def test_overfits_four_photos(data_dir, tmp_path):
     """Loss falls by at least half within 150 steps and stage-2 PSNR on the photos rises."""
     options = tiny_options(data_dir, tmp_path / "run", steps=150, batch_size=4, size=64, lr=3e-3, log_every=10,
                            val=str(data_dir), val_every=150, checkpoint_every=150,
-                           pairs=PairSettings(violent_share=0.0, palette_share=0.0, target_scale=(1.0, 1.0),
+                           pairs=PairSettings(violent_share=0.0, palette_share=0.0, recolor_share=0.0, paste_share=0.0,
+                                              target_scale=(1.0, 1.0),
                                               max_rotation_deg=5.0, tps_strength=0.05))
     trainer = Trainer(options)
     psnr_before = trainer.validate()

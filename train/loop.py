@@ -4,7 +4,9 @@ Single process:   sscn train photos/ --out runs/base --config base --steps 20000
 Several GPUs:     torchrun --nproc_per_node 8 -m colorize_cli train photos/ --out runs/base ...
 CPU smoke (DDP):  torchrun --nproc_per_node 2 -m colorize_cli train photos/ --out runs/x --config tiny --device cpu
 
-Adam (lr 1e-4, betas 0.9/0.999), bf16 autocast and channels_last on CUDA, optional torch.compile.
+Adam (lr 1e-4, betas 0.9/0.999) on fp32 master weights; bf16 autocast and channels_last wherever bf16 runs
+fast (CUDA, and CPUs with AVX-512 BF16 / AMX: `--precision auto`), optional torch.compile. bf16 keeps fp32's
+exponent range, so no loss scaling is needed.
 Checkpoints (`last.pt`) hold model, optimiser, scheduler, step and every process's RNG state and are written
 atomically; `--resume` continues exactly. `model.safetensors` (fp16) is the exported inference model.
 
@@ -60,6 +62,7 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 0
     compile: bool = False
+    precision: str = "auto"          # auto (bf16 where fast), fp32 or bf16: the autocast dtype of the forward
     freeze_encoder: bool = False     # keep E's backbone and classifier (so its CAM) fixed; the style MLP trains
     workers: int = min(4, os.cpu_count() or 1)
     log_every: int = 10
@@ -98,6 +101,21 @@ def pick_device(requested: str, ddp: Distributed) -> torch.device:
     return device
 
 
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions and matrix products natively (AVX-512 BF16 or AMX via oneDNN)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def resolve_train_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere (`precision` checked by check_options)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
+
+
 def check_options(options: TrainOptions) -> None:
     """Reject bad numbers before anything slow happens (ValueError, one line)."""
     if options.size < 32 or options.size % 32:
@@ -107,6 +125,8 @@ def check_options(options: TrainOptions) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if options.lr <= 0:
         raise ValueError(f"--lr {options.lr}: must be positive")
+    if options.precision not in TRAIN_PRECISIONS:
+        raise ValueError(f"--precision {options.precision}: choose one of {', '.join(TRAIN_PRECISIONS)}")
 
 
 def load_state(path: Path) -> dict:
@@ -137,7 +157,8 @@ def build_model(options: TrainOptions) -> SSCN:
     return SSCN(config, pretrained_encoder=config.encoder == "effnet-lite0").train()
 
 
-def build_teacher(model: SSCN, device: torch.device) -> EffNetLite0Encoder | None:
+def build_teacher(model: SSCN, device: torch.device,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> EffNetLite0Encoder | None:
     """Frozen ImageNet EfficientNet-Lite0: its class scores are the distillation target of the CAM classifier."""
     if model.config.encoder != "effnet-lite0":
         return None
@@ -204,13 +225,17 @@ class Trainer:
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True      # fixed input sizes: pick the fastest kernels once
         torch.manual_seed(options.seed)
+        self.precision = resolve_train_precision(options.precision, self.device)
+        # channels_last is the layout the fast bf16 kernels (cuDNN, oneDNN) want; fp32 on the CPU keeps NCHW.
+        self.channels_last = self.device.type == "cuda" or self.precision == "bf16"
         self.model = build_model(options).to(self.device)
-        if self.device.type == "cuda":
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.config = self.model.config
         if options.freeze_encoder:
             freeze_encoder_backbone(self.model)
-        self.teacher = None if options.freeze_encoder else build_teacher(self.model, self.device)
+        self.teacher = None if options.freeze_encoder else build_teacher(
+            self.model, self.device, torch.channels_last if self.channels_last else torch.contiguous_format)
         self.use_labels = (self.config.encoder == "resnet" and folder.labels is not None
                            and not options.freeze_encoder)
         if self.use_labels and len(folder.class_names) > self.config.num_classes:
@@ -294,8 +319,8 @@ class Trainer:
 
     # -- one step -----------------------------------------------------------------------------------
     def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def train_step(self, photos: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -304,7 +329,7 @@ class Trainer:
         pair = make_pairs(photos, self.pair_settings, self.pair_rng)
         l_norm, ab_true = rgb_to_network_lab(pair.target)
         reference = pair.reference
-        if self.device.type == "cuda":
+        if self.channels_last:
             l_norm = l_norm.contiguous(memory_format=torch.channels_last)
             reference = reference.contiguous(memory_format=torch.channels_last)
         with self._autocast():

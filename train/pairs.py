@@ -4,6 +4,12 @@ From one photo: target = random resized crop + flip; reference = thin-plate-spli
 random rotation / crop and mild appearance noise. A share of pairs is violently deformed to imitate unrelated
 references (supplementary: 20 %), and a small share uses palette swatches of the photo's dominant colours.
 
+Two more kinds teach the network to follow the reference rather than a prior of what colour things usually
+are (real references are different photos, not warped copies): a share of pairs has target *and* reference
+recoloured by the same random hue rotation and saturation gain in Lab (so the truth is only knowable from the
+reference), and a share has a rectangle of another pair's reference pasted into its own (so the reference only
+partly matches the target, and the network must not copy colour from the unrelated part).
+
 Every geometric transform is expressed as a sampling grid for `grid_sample` in normalised [-1, 1] coordinates
 (x right, y down), so a pair costs one `grid_sample` per image side, with no per-sample Python loop.
 All randomness comes from one `torch.Generator` living on the batch's device.
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from models.color import lab_to_rgb_keep_lightness, rgb_to_lab
 from models.palette import dominant_colors, swatch_images
 
 
@@ -153,6 +160,32 @@ class PairSettings:
     violent_tps_strength: float = 0.4
     palette_share: float = 0.05
     palette_colors: int = 6
+    recolor_share: float = 0.2      # same hue rotation + saturation gain on target and reference
+    recolor_saturation: tuple[float, float] = (0.6, 1.4)
+    paste_share: float = 0.2        # a rectangle of another pair's reference pasted into the reference
+    paste_side: tuple[float, float] = (0.3, 0.6)   # rectangle side, relative to the image side
+
+
+def recolor(rgb: torch.Tensor, angle: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """Rotate each image's ab by `angle` (B,) radians and scale it by `gain` (B,); rgb (B, 3, H, W) in [0, 1].
+    L is kept exactly: colours pushed out of the sRGB gamut are pulled towards grey."""
+    lab = rgb_to_lab(rgb)
+    cos, sin = (torch.cos(angle) * gain)[:, None, None], (torch.sin(angle) * gain)[:, None, None]   # (B, 1, 1)
+    a, b = lab[:, 1], lab[:, 2]
+    shifted = torch.stack([lab[:, 0], cos * a - sin * b, sin * a + cos * b], dim=1)
+    return lab_to_rgb_keep_lightness(shifted)
+
+
+def paste_rectangles(images: torch.Tensor, donors: torch.Tensor, side: tuple[float, float],
+                     generator: torch.Generator) -> torch.Tensor:
+    """Each image (B, 3, S, S) with a random square of side `side` x S copied from the same place in its donor."""
+    batch, _, height, width = images.shape
+    device = images.device
+    extent = _uniform((batch, 1, 1), *side, generator, device)                      # half-size in [-1, 1] units
+    centre = _uniform((batch, 2, 1, 1), -1.0, 1.0, generator, device) * (1.0 - extent[:, None])
+    grid = identity_grid(1, height, width, device)[0]                              # (S, S, 2) as (x, y)
+    inside = ((grid[None, :, :, 0] - centre[:, 0]).abs() < extent) & ((grid[None, :, :, 1] - centre[:, 1]).abs() < extent)
+    return torch.where(inside[:, None], donors, images)
 
 
 @dataclass
@@ -191,4 +224,16 @@ def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Ge
         colors, shares = dominant_colors(target, settings.palette_colors, generator)
         swatches = swatch_images(colors, shares, size, size)
         reference = torch.where(palette[:, None, None, None], swatches, reference)
-    return TrainingPair(target.clamp(0.0, 1.0), reference, violent, palette)
+    target = target.clamp(0.0, 1.0)
+    if settings.paste_share > 0 and batch > 1:
+        pasted = torch.rand(batch, generator=generator, device=device) < settings.paste_share
+        partial = paste_rectangles(reference, reference.roll(1, dims=0), settings.paste_side, generator)
+        reference = torch.where((pasted & ~palette)[:, None, None, None], partial, reference)
+    if settings.recolor_share > 0:
+        recolored = torch.rand(batch, generator=generator, device=device) < settings.recolor_share
+        angle = _uniform((batch,), -math.pi, math.pi, generator, device)
+        gain = _uniform((batch,), *settings.recolor_saturation, generator, device)
+        both = recolor(torch.cat([target, reference]), angle.repeat(2), gain.repeat(2)).split(batch)
+        target, reference = (torch.where(recolored[:, None, None, None], new, old)
+                             for new, old in zip(both, (target, reference)))
+    return TrainingPair(target, reference, violent, palette)
