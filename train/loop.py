@@ -234,8 +234,7 @@ class Trainer:
         self.config = self.model.config
         if options.freeze_encoder:
             freeze_encoder_backbone(self.model)
-        self.teacher = None if options.freeze_encoder else build_teacher(
-            self.model, self.device, torch.channels_last if self.channels_last else torch.contiguous_format)
+        self.teacher = None if options.freeze_encoder else build_teacher(self.model, self.device, self.precision)
         self.use_labels = (self.config.encoder == "resnet" and folder.labels is not None
                            and not options.freeze_encoder)
         if self.use_labels and len(folder.class_names) > self.config.num_classes:
