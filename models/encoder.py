@@ -183,6 +183,19 @@ def load_lite0_imagenet_state() -> dict[str, torch.Tensor]:
 
 # --- the paper's residual encoder -----------------------------------------------------------------
 
+class StridedPointwiseConv(nn.Conv2d):
+    """1x1 convolution with a stride, computed as subsampling followed by a stride-1 1x1 convolution: the same
+    result, and the same parameters as nn.Conv2d. oneDNN's bf16 channels_last backward of the strided 1x1 kernel
+    corrupts the heap for narrow layers on some CPUs (torch 2.14, 8 -> 8 channels at 128^2 crashes)."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__(in_ch, out_ch, 1, bias=False)
+        self.subsample = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[..., ::self.subsample, ::self.subsample])
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions with a (strided) shortcut."""
 
@@ -193,7 +206,7 @@ class ResidualBlock(nn.Module):
             nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch),
         )
         self.shortcut = (
-            nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+            nn.Sequential(StridedPointwiseConv(in_ch, out_ch, stride), nn.BatchNorm2d(out_ch))
             if stride != 1 or in_ch != out_ch else nn.Identity()
         )
 

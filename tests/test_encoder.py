@@ -85,3 +85,14 @@ def test_cam_is_the_top_class_map():
     for b in range(3):
         weights = classifier.weight[logits[b].argmax()]
         torch.testing.assert_close(cam[b, 0], torch.einsum("c,chw->hw", weights, features[b]))
+
+
+def test_strided_pointwise_conv_equals_a_strided_conv():
+    from models.encoder import StridedPointwiseConv
+
+    torch.manual_seed(0)
+    subsampled = StridedPointwiseConv(8, 12, 2)
+    plain = torch.nn.Conv2d(8, 12, 1, 2, bias=False)
+    plain.load_state_dict(subsampled.state_dict())
+    x = torch.randn(2, 8, 17, 20)
+    assert torch.allclose(subsampled(x), plain(x), atol=1e-6)

@@ -4,9 +4,9 @@ Single process:   sscn train photos/ --out runs/base --config base --steps 20000
 Several GPUs:     torchrun --nproc_per_node 8 -m colorize_cli train photos/ --out runs/base ...
 CPU smoke (DDP):  torchrun --nproc_per_node 2 -m colorize_cli train photos/ --out runs/x --config tiny --device cpu
 
-Adam (lr 1e-4, betas 0.9/0.999) on fp32 master weights; bf16 autocast and channels_last wherever bf16 runs
-fast (CUDA, and CPUs with AVX-512 BF16 / AMX: `--precision auto`), optional torch.compile. bf16 keeps fp32's
-exponent range, so no loss scaling is needed.
+Adam (lr 1e-4, betas 0.9/0.999) on fp32 master weights; where bf16 runs fast (CUDA, and CPUs with AVX-512
+BF16 / AMX: `--precision auto`) forward and backward run on a bf16, channels_last copy of the network
+(train.mixed), under autocast for the colour maths; optional torch.compile.
 Checkpoints (`last.pt`) hold model, optimiser, scheduler, step and every process's RNG state and are written
 atomically; `--resume` continues exactly. `model.safetensors` (fp16) is the exported inference model.
 
@@ -37,6 +37,7 @@ from models.sscn import SSCN, SSCNOutput
 from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_seed
 from .losses import LossWeights, sscn_loss
 from .metrics import psnr
+from .mixed import Bf16Compute
 from .pairs import PairSettings, make_pairs
 
 VAL_PHOTOS = 32          # validation uses the first photos of --val (sorted by path)
@@ -260,10 +261,11 @@ class Trainer:
                                   self.ddp.rank, self.ddp.world, start_step=self.step)
         if state is not None:
             self._load_state(state)
-        self.network = self.model
+        self.mixed = Bf16Compute(self.model) if self.precision == "bf16" else None
+        self.network = self.model if self.mixed is None else self.mixed.compute
         if self.ddp.world > 1:
             self.network = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         if options.compile:
             self.network = torch.compile(self.network)
         self.val_photos = (torch.stack([load_square(p, options.size) for p in val_paths])
@@ -309,6 +311,8 @@ class Trainer:
             rng = gathered
         if not self.ddp.main:
             return
+        if self.mixed is not None:
+            self.mixed.buffers_to_master()
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "step": self.step, "rng": rng,
                  "config": self.config.to_json()}
@@ -343,7 +347,11 @@ class Trainer:
                                 self.config.ab_grid, labels if self.use_labels else None, teacher_logits)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.mixed is not None:
+            self.mixed.gradients_to_master()
         self.optimizer.step()
+        if self.mixed is not None:
+            self.mixed.weights_from_master()
         self.scheduler.step()
         self.last_batch = LastBatch(l_norm.detach(), pair.reference,
                                     SSCNOutput(output.ab_coarse.detach(), output.ab.detach(), None,
