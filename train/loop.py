@@ -386,6 +386,8 @@ class Trainer:
     def validate(self) -> float:
         """Mean stage-2 PSNR on the held-out photos: each photo whole as the target, with a TPS / rotation /
         crop reference drawn from a fixed seed, so every validation sees the same pairs."""
+        if self.mixed is not None:
+            self.mixed.buffers_to_master()          # BatchNorm statistics, updated on the bf16 copy
         self.model.eval()
         generator = torch.Generator(device=self.device).manual_seed(1234)
         settings = PairSettings(size=self.options.size, violent_share=0.0, palette_share=0.0,
