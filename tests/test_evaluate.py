@@ -12,6 +12,7 @@ from models.color import rgb_to_lab
 from train import evaluate as bench
 from train.data import load_square
 from train.evaluate_video import evaluate_video
+from train.metrics import cdc
 
 SIZE = 64
 
@@ -127,6 +128,9 @@ def test_video_flicker_and_scores(tiny_methods, data_dir):
     assert summary["copy-gray"]["flicker"] < 1e-3          # grey stays grey
     assert summary["welsh"]["flicker"] > 0
     assert all(0 <= row["his"] <= 1 and row["psnr"] > 10 for row in summary.values())
+    # the CDC of the source is the clip's own, streamed across batches
+    assert report.cdc["source"] == pytest.approx(cdc(torch.stack(frames)), rel=1e-9)
+    assert all(row["cdc"] >= 0 and row["de00"] > 0 for row in summary.values())
 
 
 # --- the installed CLI --------------------------------------------------------------------------------
