@@ -10,19 +10,19 @@ from typing import Optional
 
 import typer
 
+from . import evaluate_inputs as inputs
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
 
 DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
 DEFAULT_GAPS = "1s,3s,6s"
-PAIR_COLUMNS = "target,reference[,kind]"
 
 
 def evaluate(
-    source: Optional[Path] = typer.Argument(None, metavar="[INPUT]", show_default=False,
+    source: Optional[Path] = typer.Argument(None, metavar="INPUT", show_default=False,
                                             help="Folder of photos (searched recursively), one photo, or a colour "
                                                  "video. Leave out with --pairs."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", show_default=False,
-                                         help=f"Real-reference protocol: a CSV of {PAIR_COLUMNS} rows, each "
+                                         help="Real-reference protocol: a CSV of target,reference[,kind] rows, each "
                                               "target a colour photo (the truth) colorized from the reference."),
     root: Optional[Path] = typer.Option(None, "--root", show_default=False,
                                         help="Folder the --pairs paths are relative to (default: the CSV's)."),
@@ -108,7 +108,7 @@ def evaluate(
                                 torch_device)
             rows = report.frames
         else:
-            paths = _photo_paths(source, limit)      # found before the model is loaded, so bad input fails fast
+            paths = inputs.photo_paths(source, limit)          # before the model is loaded: bad input fails fast
             method_set = bench.build_methods(specs, weights, torch_device, size)
             report = _run_photos(bench, source, paths, method_set, _with_rows(settings, method_set.specs), size,
                                  seed, batch_size, torch_device)
@@ -188,17 +188,6 @@ def _progress(label: str, total: int | None):
     return progress, lambda n: progress.advance(task, n)
 
 
-def _photo_paths(source: Path, limit: int | None) -> list[Path]:
-    from train.data import IMAGE_SUFFIXES, find_photos
-
-    if source.is_file():
-        if source.suffix.lower() not in IMAGE_SUFFIXES:
-            raise CLIError(f"{source}: neither a photo ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video")
-        return [source]
-    paths = find_photos(source)
-    return paths[:limit] if limit else paths
-
-
 def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: dict, size: int, seed: int,
                 batch_size: int, device):
     context, advance = _progress("evaluate", len(paths))
@@ -212,17 +201,6 @@ def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: di
     return report
 
 
-def _frames(video: Path, info, limit: int | None):
-    """(3, H, W) uint8 frames streamed from ffmpeg, at most `limit`."""
-    from .video import FrameReader
-
-    with FrameReader(video, info) as reader:
-        for index, frame in enumerate(reader):
-            if limit is not None and index >= limit:
-                return
-            yield frame.permute(2, 0, 1)                       # (H, W, 3) -> (3, H, W)
-
-
 def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | None, specs, weights,
                settings: dict, seed: int, limit: int | None, batch_size: int, device):
     from train.evaluate import build_methods
@@ -233,10 +211,10 @@ def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | 
     info = probe(video)
     # the keyframe and gaps are checked before the model is loaded, so bad input fails fast
     total = info.frame_count if limit is None else min(info.frame_count or limit, limit)
-    key_index, gap_frames = _keyframe_plan(video, info, keyframe, gaps, total)
+    key_index, gap_frames = inputs.keyframe_plan(video, info, keyframe, gaps or DEFAULT_GAPS, total)
     method_set = build_methods(specs, weights, device, settings["size"])
     if key_index is not None:
-        reference, ref_label = _frame_at(video, info, key_index), f"keyframe {keyframe} (frame {key_index})"
+        reference, ref_label = inputs.frame_at(video, info, key_index), f"keyframe {keyframe} (frame {key_index})"
         sheet_frames = set(gap_frames.values())
     else:
         if ref is not None:
@@ -246,13 +224,14 @@ def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | 
         else:
             # decoding up to the middle costs half a pass; the frame count is exact for constant-rate video
             middle = (info.frame_count or 1) // 2
-            reference, ref_label = _frame_at(video, info, middle), f"middle frame ({middle})"
+            reference, ref_label = inputs.frame_at(video, info, middle), f"middle frame ({middle})"
         every = max(1, (total or 4) // 4)
         sheet_frames = set(range(0, 4 * every, every))
     context, advance = _progress("evaluate", total)
     with context:
-        report = evaluate_video(_frames(video, info, limit), reference, method_set, seed=seed, batch_size=batch_size,
-                                device=device, sheet_frames=sheet_frames, gaps=gap_frames, progress=advance)
+        report = evaluate_video(inputs.frames(video, info, limit), reference, method_set, seed=seed,
+                                batch_size=batch_size, device=device, sheet_frames=sheet_frames, gaps=gap_frames,
+                                progress=advance)
     report.settings = {**_with_rows(settings, method_set.specs), "reference": ref_label,
                        "frames": len(report.frames) // len(report.methods), "width": info.width,
                        "height": info.height, "fps": float(info.fps)}
@@ -261,69 +240,18 @@ def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | 
     return report
 
 
-def _keyframe_plan(video: Path, info, keyframe: str | None, gaps: str | None,
-                   total: int | None) -> tuple[int | None, dict[str, int]]:
-    """The keyframe's index and {gap label: frame index}; every one of them inside the frames evaluated."""
-    from train.evaluate_video import frame_offset, parse_gaps
-
-    if keyframe is None:
-        return None, {}
-    key_index = frame_offset(keyframe, info.fps)
-    gap_frames = {label: key_index + offset for label, offset in parse_gaps(gaps or DEFAULT_GAPS, info.fps).items()}
-    label, last = max(gap_frames.items(), key=lambda item: item[1])
-    if total is not None and last >= total:
-        raise CLIError(f"{video}: keyframe {keyframe} + {label} is frame {last}, past the last frame evaluated "
-                       f"({total - 1})")
-    return key_index, gap_frames
-
-
-def _frame_at(video: Path, info, index: int):
-    """Frame `index` (3, H, W) uint8, decoded from the start."""
-    frame = next((frame for number, frame in enumerate(_frames(video, info, None)) if number == index), None)
-    if frame is None:
-        raise CLIError(f"{video}: no frame {index} (the video is shorter than its header says)")
-    return frame
-
-
 def _run_pairs(pairs_file: Path, root: Path | None, limit: int | None, specs, weights, settings: dict, size: int,
                seed: int, device):
     from train.evaluate_pairs import build_pair_methods, evaluate_pairs
 
-    folder, pairs = _pair_rows(pairs_file, root)
+    folder, pairs = inputs.pair_rows(pairs_file, root)
     pairs = pairs[:limit] if limit else pairs
     methods = build_pair_methods(specs, weights, device, size, seed)
     context, advance = _progress("evaluate", len(pairs))
     with context:
-        report = evaluate_pairs(_decoded_pairs(folder, pairs), methods, size=size, progress=advance)
+        report = evaluate_pairs(inputs.decoded_pairs(folder, pairs), methods, size=size, progress=advance)
     report.settings = {**_with_rows(settings, methods.specs), "root": str(folder), "pairs": len(pairs)}
     return report
-
-
-def _pair_rows(path: Path, root: Path | None) -> tuple[Path, list]:
-    """The folder the rows are relative to, and the rows as `Pair`s, every file checked to exist: a missing one
-    is one line naming the pairs file, its line and the path (exit 2); blank lines and a BOM are fine."""
-    from train.evaluate_pairs import Pair
-
-    from .targets import read_csv_rows
-
-    if root is not None and not root.is_dir():
-        raise CLIError(f"{root}: --root is not a folder")
-    folder = root if root is not None else path.parent
-    pairs = [Pair(cells[0], cells[1], cells[2] if len(cells) == 3 else "", line)
-             for line, cells in read_csv_rows(path, PAIR_COLUMNS)]
-    for pair in pairs:
-        for name in (pair.target, pair.reference):
-            if not (folder / name).is_file():
-                raise CLIError(f"{path}: line {pair.line}: {folder / name}: no such file")
-    return folder, pairs
-
-
-def _decoded_pairs(folder: Path, pairs: list):
-    """(pair, target pixels, reference pixels), decoded as `sscn colorize` reads its inputs."""
-    from .images import read_image
-
-    for pair in pairs:
-        yield pair, read_image(folder / pair.target).pixels, read_image(folder / pair.reference).pixels
 
 
 _GATES = {"psnr": ("--min-psnr", "PSNR", " dB"), "de00": ("--max-de00", "ΔE00", "")}
