@@ -1,4 +1,6 @@
-"""`sscn evaluate`: the self-augmentation benchmark (paper §4.2) and video scores, methods side by side."""
+"""`sscn evaluate`: colorization scored against ground truth, methods side by side, in three protocols:
+self-augmentation (paper §4.2: a photo folder or a photo), real references (`--pairs FILE.csv`) and video (a
+colour clip, from its middle frame, `--ref` or `--keyframe`)."""
 from __future__ import annotations
 
 import json
@@ -8,14 +10,22 @@ from typing import Optional
 
 import typer
 
+from . import evaluate_inputs as inputs
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
 
 DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
+DEFAULT_GAPS = "1s,3s,6s"
 
 
 def evaluate(
-    source: Path = typer.Argument(..., metavar="INPUT",
-                                  help="Folder of photos (searched recursively), one photo, or a colour video."),
+    source: Optional[Path] = typer.Argument(None, metavar="INPUT", show_default=False,
+                                            help="Folder of photos (searched recursively), one photo, or a colour "
+                                                 "video. Leave out with --pairs."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", show_default=False,
+                                         help="Real-reference protocol: a CSV of target,reference[,kind] rows, each "
+                                              "target a colour photo (the truth) colorized from the reference."),
+    root: Optional[Path] = typer.Option(None, "--root", show_default=False,
+                                        help="Folder the --pairs paths are relative to (default: the CSV's)."),
     methods: str = typer.Option(DEFAULT_METHODS, "--methods", "-m",
                                 help="Comma-separated rows: sscn, dense, stage1, reinhard, welsh, copy-gray."),
     weights: Optional[Path] = typer.Option(None, help="Model weights (.safetensors); default: the shipped model."),
@@ -23,24 +33,38 @@ def evaluate(
     r: Optional[int] = typer.Option(None, "--r",
                                     help="Random extra positions of the `sscn` row (default: the model's)."),
     sweep: Optional[str] = typer.Option(None, help="Extra sparse rows, k:r pairs, e.g. \"64:64,128:128,256:256\"."),
-    size: int = typer.Option(256, help="Photos: short side resized to this, centre-cropped square. Also the "
-                                       "network's working resolution."),
+    size: int = typer.Option(256, help="Photos: short side resized to this (then centre-cropped square, except "
+                                       "--pairs targets). Also the network's working resolution."),
     seed: int = typer.Option(0, help="Base seed of the per-image references and the sparse selection."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N photos (sorted by path), or N video frames."),
-    batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N photos (sorted by path) or pairs, or N video "
+                                                   "frames."),
+    batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass (--pairs: one at a time)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     ref: Optional[Path] = typer.Option(None, help="Video only: reference image (default: the video's middle frame)."),
+    keyframe: Optional[str] = typer.Option(None, show_default=False,
+                                           help="Video keyframe protocol: the colour frame at this time (1.5s, or "
+                                                "a frame number counted from 0) is the reference."),
+    gaps: Optional[str] = typer.Option(None, show_default=False,
+                                       help="With --keyframe: the frames this long after it are reported on their "
+                                            f"own (frames, or seconds with s; default {DEFAULT_GAPS})."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write every score as JSON ('-' for stdout)."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
-                                            help="Write per image and reference (or per frame) scores as CSV."),
+                                            help="Write per image and reference (or per pair, or per frame) "
+                                                 "scores as CSV."),
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG: gray | reference | methods | truth."),
     min_psnr: Optional[float] = typer.Option(None, help="Exit 1 when the gate method's mean PSNR (dB) is below this."),
-    gate_method: str = typer.Option("sscn", help="The row --min-psnr checks (a method or a sweep row name)."),
+    max_de00: Optional[float] = typer.Option(None, "--max-de00",
+                                             help="Exit 1 when the gate method's mean ΔE00 is above this."),
+    gate_method: str = typer.Option("sscn", help="The row --min-psnr / --max-de00 check (a method or a sweep row)."),
     debug: bool = typer.Option(False, help="Show tracebacks."),
 ) -> None:
-    """Score colorization against ground truth: references made from each photo itself (TPS warp, random
-    rotation, random crop, dominant-colour palette), PSNR / SSIM against the photo, HIS against the reference.
-    A colour video is greyed, colorized with one reference, and scored per frame plus a flicker ratio.
+    """Score colorization against ground truth: PSNR, SSIM, mean ΔE00 (CIEDE2000) and colourfulness ratio
+    against the truth, HIS against the reference.
+
+    A photo folder: references made from each photo itself (TPS warp, random rotation, random crop,
+    dominant-colour palette), the paper's protocol. --pairs: each target colorized from another photo, as
+    users do. A colour video: greyed, colorized with one reference, scored per frame plus a flicker ratio and
+    the CDC; --keyframe makes a frame of the clip the reference and reports the frames --gaps after it.
 
     Examples:
 
@@ -50,46 +74,46 @@ def evaluate(
 
       sscn evaluate photos/val --methods sscn,dense --sweep "64:64,128:128,256:256" --csv sweep.csv
 
-      sscn evaluate clip.mp4 --ref frame.jpg --sheet clip-sheet.png
+      sscn evaluate --pairs docs/val_pairs.csv --root photos/val --max-de00 12 --sheet pairs.png
+
+      sscn evaluate clip.mp4 --keyframe 1s --gaps 1,1s,3s,6s --json clip.json
     """
     with reported_errors(debug):
         from models.colorizer import resolve_device
         from train import evaluate as bench
 
-        from .targets import is_video as is_video_path
-        from .video import probe
-
         names = [name.strip() for name in methods.split(",") if name.strip()]
         specs = bench.method_specs(names, k, r, bench.parse_sweep(sweep) if sweep else [])
-        if min_psnr is not None and gate_method not in [spec.name for spec in specs]:
+        gates = [(metric, threshold) for metric, threshold in (("psnr", min_psnr), ("de00", max_de00))
+                 if threshold is not None]
+        if gates and gate_method not in [spec.name for spec in specs]:
             raise CLIError(f"--gate-method {gate_method!r} is not among the evaluated rows "
                            f"({', '.join(spec.name for spec in specs)})")
         if batch_size < 1:
             raise CLIError(f"--batch-size must be at least 1 (got {batch_size})")
         if limit is not None and limit < 1:
             raise CLIError(f"--limit must be at least 1 (got {limit})")
-        if not source.exists():
-            raise CLIError(f"{source}: no such file or folder")
-        is_video = source.is_file() and is_video_path(source)
-        if ref is not None and not is_video:
-            raise CLIError("--ref is for video input (photos are their own references)")
+        mode = _mode(source, pairs)
+        _check_mode_options(mode, ref, keyframe, gaps, root)
         torch_device = resolve_device(device)
-        # find the inputs before loading the model, so bad input fails fast
-        info = probe(source) if is_video else None
-        paths = None if is_video else _photo_paths(source, limit)
-        method_set = bench.build_methods(specs, weights, torch_device, size)
-        settings = {"input": str(source), "size": size, "seed": seed, "device": str(torch_device),
-                    "weights": (str(weights or "shipped") if method_set.network else None),
-                    "rows": [{"name": s.name, "kind": s.kind, "k": s.k, "r": s.r} for s in method_set.specs]}
-        if is_video:
-            report, failed = _run_video(bench, source, info, ref, method_set, settings, seed, limit, batch_size,
-                                        torch_device), []
+        settings = {"input": str(pairs if mode == "pairs" else source), "size": size, "seed": seed,
+                    "device": str(torch_device),
+                    "weights": str(weights or "shipped") if any(s.kind != "baseline" for s in specs) else None}
+        failed: list[dict] = []
+        if mode == "pairs":
+            report = _run_pairs(pairs, root, limit, specs, weights, settings, size, seed, torch_device)
+            rows = report.scores
+        elif mode == "video":
+            report = _run_video(source, ref, keyframe, gaps, specs, weights, settings, seed, limit, batch_size,
+                                torch_device)
             rows = report.frames
-            _print_video_table(report)
         else:
-            report = _run_photos(bench, source, paths, method_set, settings, size, seed, batch_size, torch_device)
+            paths = inputs.photo_paths(source, limit)          # before the model is loaded: bad input fails fast
+            method_set = bench.build_methods(specs, weights, torch_device, size)
+            report = _run_photos(bench, source, paths, method_set, _with_rows(settings, method_set.specs), size,
+                                 seed, batch_size, torch_device)
             failed, rows = report.failed, report.scores
-            _print_photo_table(report)
+        _print_table(mode, report)
         if json_path is not None:
             if str(json_path) == "-":
                 sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
@@ -101,11 +125,52 @@ def evaluate(
             bench.save_sheet(sheet, report.sheet, report.methods)
         for item in failed:
             fail(f"{item['file']}: skipped ({item['error']})")
-        if min_psnr is not None:
-            _gate(report, gate_method, min_psnr, video=is_video)
+        for metric, threshold in gates:
+            _gate(report, mode, gate_method, metric, threshold)
         if failed:
             raise CLIError(f"{len(failed)} of {len(failed) + report.settings['photos']} photos could not be read",
                            EXIT_FAILED_ITEMS)
+
+
+def _mode(source: Path | None, pairs: Path | None) -> str:
+    """"photos", "video" or "pairs", from INPUT / --pairs (exactly one of them)."""
+    from .targets import is_video
+
+    if pairs is not None:
+        if source is not None:
+            raise CLIError("--pairs replaces INPUT; give one or the other")
+        return "pairs"
+    if source is None:
+        raise CLIError("give an INPUT (a photo folder, a photo or a colour video) or --pairs FILE")
+    if not source.exists():
+        raise CLIError(f"{source}: no such file or folder")
+    return "video" if source.is_file() and is_video(source) else "photos"
+
+
+def _check_mode_options(mode: str, ref: Path | None, keyframe: str | None, gaps: str | None,
+                        root: Path | None) -> None:
+    if ref is not None and mode != "video":
+        raise CLIError("--ref is for video input (photos are their own references; --pairs rows name theirs)")
+    if (keyframe is not None or gaps is not None) and mode != "video":
+        raise CLIError("--keyframe and --gaps are for video input")
+    if gaps is not None and keyframe is None:
+        raise CLIError("--gaps needs --keyframe (the frame the gaps count from)")
+    if keyframe is not None and ref is not None:
+        raise CLIError("--keyframe makes a frame of the video the reference; leave out --ref")
+    if root is not None and mode != "pairs":
+        raise CLIError("--root is for --pairs")
+
+
+def _with_rows(settings: dict, specs) -> dict:
+    """The settings with the evaluated rows (k / r as resolved from the checkpoint)."""
+    return {**settings, "rows": [{"name": s.name, "kind": s.kind, "k": s.k, "r": s.r} for s in specs]}
+
+
+def _print_table(mode: str, report) -> None:
+    from . import evaluate_tables
+
+    {"photos": evaluate_tables.print_photo_table, "pairs": evaluate_tables.print_pairs_table,
+     "video": evaluate_tables.print_video_table}[mode](report)
 
 
 def _progress(label: str, total: int | None):
@@ -123,17 +188,6 @@ def _progress(label: str, total: int | None):
     return progress, lambda n: progress.advance(task, n)
 
 
-def _photo_paths(source: Path, limit: int | None) -> list[Path]:
-    from train.data import IMAGE_SUFFIXES, find_photos
-
-    if source.is_file():
-        if source.suffix.lower() not in IMAGE_SUFFIXES:
-            raise CLIError(f"{source}: neither a photo ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video")
-        return [source]
-    paths = find_photos(source)
-    return paths[:limit] if limit else paths
-
-
 def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: dict, size: int, seed: int,
                 batch_size: int, device):
     context, advance = _progress("evaluate", len(paths))
@@ -147,96 +201,76 @@ def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: di
     return report
 
 
-def _frames(video: Path, info, limit: int | None):
-    """(3, H, W) uint8 frames streamed from ffmpeg, at most `limit`."""
-    from .video import FrameReader
+def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | None, specs, weights,
+               settings: dict, seed: int, limit: int | None, batch_size: int, device):
+    from train.evaluate import build_methods
+    from train.evaluate_video import evaluate_video
 
-    with FrameReader(video, info) as reader:
-        for index, frame in enumerate(reader):
-            if limit is not None and index >= limit:
-                return
-            yield frame.permute(2, 0, 1)                       # (H, W, 3) -> (3, H, W)
+    from .video import probe
 
-
-def _run_video(bench, video: Path, info, ref: Path | None, method_set, settings: dict, seed: int,
-               limit: int | None, batch_size: int, device):
+    info = probe(video)
+    # the keyframe and gaps are checked before the model is loaded, so bad input fails fast
     total = info.frame_count if limit is None else min(info.frame_count or limit, limit)
-    if ref is not None:
-        from .images import read_image
-
-        reference, ref_label = read_image(ref).pixels, str(ref)
+    key_index, gap_frames = inputs.keyframe_plan(video, info, keyframe, gaps or DEFAULT_GAPS, total)
+    method_set = build_methods(specs, weights, device, settings["size"])
+    if key_index is not None:
+        reference, ref_label = inputs.frame_at(video, info, key_index), f"keyframe {keyframe} (frame {key_index})"
+        sheet_frames = set(gap_frames.values())
     else:
-        # decoding up to the middle costs half a pass; the frame count is exact for constant-rate video
-        middle = (info.frame_count or 1) // 2
-        reference = next((frame for index, frame in enumerate(_frames(video, info, None)) if index == middle), None)
-        if reference is None:
-            raise CLIError(f"{video}: no frame {middle} (the video is shorter than its header says)")
-        ref_label = f"middle frame ({middle})"
+        if ref is not None:
+            from .images import read_image
+
+            reference, ref_label = read_image(ref).pixels, str(ref)
+        else:
+            # decoding up to the middle costs half a pass; the frame count is exact for constant-rate video
+            middle = (info.frame_count or 1) // 2
+            reference, ref_label = inputs.frame_at(video, info, middle), f"middle frame ({middle})"
+        every = max(1, (total or 4) // 4)
+        sheet_frames = set(range(0, 4 * every, every))
     context, advance = _progress("evaluate", total)
     with context:
-        report = bench.evaluate_video(_frames(video, info, limit), reference, method_set, seed=seed,
-                                      batch_size=batch_size, device=device, sheet_every=max(1, (total or 4) // 4),
-                                      progress=advance)
-    report.settings = {**settings, "reference": ref_label, "frames": len(report.frames) // len(report.methods),
-                       "width": info.width, "height": info.height, "fps": float(info.fps)}
+        report = evaluate_video(inputs.frames(video, info, limit), reference, method_set, seed=seed,
+                                batch_size=batch_size, device=device, sheet_frames=sheet_frames, gaps=gap_frames,
+                                progress=advance)
+    report.settings = {**_with_rows(settings, method_set.specs), "reference": ref_label,
+                       "frames": len(report.frames) // len(report.methods), "width": info.width,
+                       "height": info.height, "fps": float(info.fps)}
+    if key_index is not None:
+        report.settings.update(keyframe=keyframe, keyframe_frame=key_index)
     return report
 
 
-def _console():
-    from rich.console import Console
+def _run_pairs(pairs_file: Path, root: Path | None, limit: int | None, specs, weights, settings: dict, size: int,
+               seed: int, device):
+    from train.evaluate_pairs import build_pair_methods, evaluate_pairs
 
-    # a log file gets the table unwrapped; a terminal gets its own width
-    return Console(stderr=True, width=None if stderr_is_terminal() else 200)
-
-
-def _print_photo_table(report) -> None:
-    from rich.table import Table
-
-    from train.evaluate import KIND_TITLES
-
-    summary = report.summary()
-    columns = [c for c in ("tps", "rr", "rc", "palette", "mean") if any(c in row for row in summary.values())]
-    best = {c: max((row[c]["psnr"] for row in summary.values() if c in row), default=None) for c in columns}
-    photos = report.settings["photos"]
-    table = Table(title=f"self-augmentation benchmark: {photos} photo{'' if photos == 1 else 's'} at "
-                        f"{report.settings['size']}², PSNR (dB) / SSIM / HIS",
-                  caption="mean = mean of TPS, RR, RC (paper Table 1); HIS against the reference")
-    table.add_column("method")
-    for column in columns:
-        table.add_column(KIND_TITLES[column], justify="right")
-    for method, row in summary.items():
-        cells = []
-        for column in columns:
-            scores = row.get(column)
-            text = f"{scores['psnr']:.2f} / {scores['ssim']:.3f} / {scores['his']:.3f}" if scores else "-"
-            cells.append(f"[bold]{text}[/bold]" if scores and scores["psnr"] == best[column] else text)
-        table.add_row(method, *cells)
-    console = _console()
-    console.print(table)
-    console.print(f"{len(report.scores) // max(1, len(report.methods))} pairs in {report.elapsed_s:.1f} s")
+    folder, pairs = inputs.pair_rows(pairs_file, root)
+    pairs = pairs[:limit] if limit else pairs
+    methods = build_pair_methods(specs, weights, device, size, seed)
+    context, advance = _progress("evaluate", len(pairs))
+    with context:
+        report = evaluate_pairs(inputs.decoded_pairs(folder, pairs), methods, size=size, progress=advance)
+    report.settings = {**_with_rows(settings, methods.specs), "root": str(folder), "pairs": len(pairs)}
+    return report
 
 
-def _print_video_table(report) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"video: {report.settings['frames']} frames, reference: {report.settings['reference']}",
-                  caption="flicker = frame-to-frame ab change of the result / of the source (1 = as steady)")
-    for title in ("method", "PSNR (dB)", "SSIM", "HIS", "flicker"):
-        table.add_column(title, justify="left" if title == "method" else "right")
-    for method, row in report.summary().items():
-        flicker = "-" if row["flicker"] is None else f"{row['flicker']:.2f}"
-        table.add_row(method, f"{row['psnr']:.2f}", f"{row['ssim']:.3f}", f"{row['his']:.3f}", flicker)
-    console = _console()
-    console.print(table)
-    console.print(f"evaluated in {report.elapsed_s:.1f} s")
+_GATES = {"psnr": ("--min-psnr", "PSNR", " dB"), "de00": ("--max-de00", "ΔE00", "")}
+_GATE_SCOPES = {"photos": "mean (TPS/RR/RC)", "pairs": "mean over pairs", "video": "mean per-frame"}
 
 
-def _gate(report, method: str, min_psnr: float, video: bool) -> None:
-    """One line either way; a shortfall exits 1."""
+def _gate(report, mode: str, method: str, metric: str, threshold: float) -> None:
+    """One line either way; a shortfall exits 1. PSNR must reach the threshold, ΔE00 stay at or below it."""
     row = report.summary()[method]
-    value = row["psnr"] if video else row["mean"]["psnr"]
-    what = "mean per-frame PSNR" if video else "mean PSNR (TPS/RR/RC)"
-    if value < min_psnr:
-        raise CLIError(f"quality gate failed: {method} {what} {value:.2f} dB is {min_psnr - value:.2f} dB "
-                       f"below --min-psnr {min_psnr:.2f}", EXIT_FAILED_ITEMS)
-    _console().print(f"quality gate passed: {method} {what} {value:.2f} dB >= {min_psnr:.2f}")
+    value = row[metric] if mode == "video" else row["mean"][metric]
+    option, name, unit = _GATES[metric]
+    what = f"{_GATE_SCOPES[mode]} {name}"
+    if metric == "psnr" and value < threshold:
+        raise CLIError(f"quality gate failed: {method} {what} {value:.2f}{unit} is {threshold - value:.2f}{unit} "
+                       f"below {option} {threshold:.2f}", EXIT_FAILED_ITEMS)
+    if metric == "de00" and value > threshold:
+        raise CLIError(f"quality gate failed: {method} {what} {value:.2f} is {value - threshold:.2f} above "
+                       f"{option} {threshold:.2f}", EXIT_FAILED_ITEMS)
+    from .evaluate_tables import console
+
+    console().print(f"quality gate passed: {method} {what} {value:.2f}{unit} {'>=' if metric == 'psnr' else '<='} "
+                    f"{threshold:.2f}")

@@ -151,29 +151,35 @@ def plan_jobs(targets: list[Target], out: str | None, frames: Path | None) -> li
     return jobs
 
 
-def read_pairs(path: Path) -> list[tuple[Path, Path, Path | None]]:
-    """`target,reference[,output]` rows (an optional header row starting with `target`); paths relative to
-    the CSV file's folder."""
+def read_csv_rows(path: Path, columns: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells stripped) of each row of a pairs file whose rows are `columns`, two named cells and
+    an optional third (e.g. 'target,reference[,output]'). UTF-8 with or without a byte-order mark; blank lines
+    are skipped; a first row starting with `target` is the header. Any other problem is a CLIError naming the
+    file and the line."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, [cell.strip() for cell in row]) for row in reader
+                    if any(cell.strip() for cell in row)]
     except FileNotFoundError:
         raise CLIError(f"{path}: pairs file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise CLIError(f"{path}: cannot read the pairs file ({error})") from None
-    if rows and rows[0][0].strip().lower() == "target":
+    if rows and rows[0][1][0].lower() == "target":
         rows = rows[1:]
     if not rows:
-        raise CLIError(f"{path}: no rows (expected target,reference[,output] lines)")
-    base = path.parent
-    pairs = []
-    for number, row in enumerate(rows, start=1):
-        cells = [cell.strip() for cell in row]
+        raise CLIError(f"{path}: no rows (expected {columns} lines)")
+    for line, cells in rows:
         if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
-            raise CLIError(f"{path}: row {number} {','.join(row)!r} is not target,reference[,output]")
-        output = base / cells[2] if len(cells) == 3 and cells[2] else None
-        pairs.append((base / cells[0], base / cells[1], output))
-    return pairs
+            raise CLIError(f"{path}: line {line} {','.join(cells)!r} is not {columns}")
+    return rows
+
+
+def read_pairs(path: Path) -> list[tuple[Path, Path, Path | None]]:
+    """`target,reference[,output]` rows (read_csv_rows); paths relative to the CSV file's folder."""
+    base = path.parent
+    return [(base / cells[0], base / cells[1], base / cells[2] if len(cells) == 3 and cells[2] else None)
+            for _, cells in read_csv_rows(path, "target,reference[,output]")]
 
 
 def plan_pairs(pairs: list[tuple[Path, Path, Path | None]], out: str | None, frames: Path | None) -> list[Job]:

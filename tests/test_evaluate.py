@@ -11,6 +11,8 @@ import torch
 from models.color import rgb_to_lab
 from train import evaluate as bench
 from train.data import load_square
+from train.evaluate_video import evaluate_video
+from train.metrics import cdc
 
 SIZE = 64
 
@@ -120,12 +122,15 @@ def test_video_flicker_and_scores(tiny_methods, data_dir):
     path = data_dir / "tree-2s.mp4"
     with FrameReader(path, probe(path)) as reader:
         frames = [frame.permute(2, 0, 1) for frame in reader][::6]       # the clip's frames hold for ~7 reads
-    report = bench.evaluate_video(frames, frames[2], tiny_methods, batch_size=4)
+    report = evaluate_video(frames, frames[2], tiny_methods, batch_size=4)
     summary = report.summary()
     assert len(report.frames) == len(frames) * len(tiny_methods.names)
     assert summary["copy-gray"]["flicker"] < 1e-3          # grey stays grey
     assert summary["welsh"]["flicker"] > 0
     assert all(0 <= row["his"] <= 1 and row["psnr"] > 10 for row in summary.values())
+    # the CDC of the source is the clip's own, streamed across batches
+    assert report.cdc["source"] == pytest.approx(cdc(torch.stack(frames)), rel=1e-9)
+    assert all(row["cdc"] >= 0 and row["de00"] > 0 for row in summary.values())
 
 
 # --- the installed CLI --------------------------------------------------------------------------------
@@ -155,7 +160,7 @@ def test_cli_outputs_are_identical_on_two_runs(run_sscn, tiny_weights, photo_pat
     assert "sscn k=8 r=8" in result.stderr and "TPS" in result.stderr
 
     rows = list(csv.DictReader((tmp_path / "a.csv").open()))
-    assert len(rows) == 2 * 4 * 4 and set(rows[0]) == {"image", "reference", "method", "psnr", "ssim", "his"}
+    assert len(rows) == 2 * 4 * 4 and set(rows[0]) == {"image", "reference", "method", *bench.METRICS}
     from PIL import Image
 
     with Image.open(tmp_path / "a.png") as sheet:

@@ -1,12 +1,16 @@
-"""train.metrics against scikit-image / numpy: PSNR, SSIM, histogram intersection (HIS)."""
+"""train.metrics against scikit-image / numpy / scipy: PSNR, SSIM, histogram intersection (HIS), CIEDE2000,
+colourfulness, CDC."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from train.data import load_square
-from train.metrics import PSNR_CAP_DB, ab_histogram, histogram_intersection, psnr, ssim
+from train.metrics import (PSNR_CAP_DB, CDCMeter, ab_histogram, cdc, channel_histograms, ciede2000, colorfulness,
+                           colorfulness_ratio, histogram_intersection, mean_delta_e00, psnr, ssim)
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +146,82 @@ class TestHistogramIntersection:
     def test_rejects_batch_mismatch(self, photos):
         with pytest.raises(ValueError, match="references"):
             histogram_intersection(photos[:3], photos[:2])
+
+
+class TestCIEDE2000:
+    def test_matches_skimage_on_random_lab(self):
+        from skimage.color import deltaE_ciede2000
+
+        generator = torch.Generator().manual_seed(0)
+        lab = torch.rand(2, 2, 3, 40, 50, generator=generator, dtype=torch.float64)
+        lab = lab * torch.tensor([100.0, 256.0, 256.0], dtype=torch.float64).view(3, 1, 1) \
+            - torch.tensor([0.0, 128.0, 128.0], dtype=torch.float64).view(3, 1, 1)
+        lab[:, 1, :, :5] = lab[:, 0, :, :5]                      # identical colours
+        lab[:, 1, 1:, :10, :10] = 0.0                            # greys: hue undefined
+        lab[:, 0, 1:, :, 20:30] = 0.0
+        ours = ciede2000(lab[:, 0], lab[:, 1])
+        expected = deltaE_ciede2000(lab[:, 0].numpy(), lab[:, 1].numpy(), channel_axis=1)
+        assert ours.shape == (2, 40, 50)
+        np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-9, atol=1e-9)
+
+    def test_sharma_reference_values(self):
+        # pairs 1, 7 and 17 of Sharma, Wu & Dalal's test data, with their published differences
+        lab_a = torch.tensor([[50.0, 2.6772, -79.7751], [50.0, 0.0, 0.0], [50.0, 2.5, 0.0]]).T[:, :, None]
+        lab_b = torch.tensor([[50.0, 0.0, -82.7485], [50.0, -1.0, 2.0], [73.0, 25.0, -18.0]]).T[:, :, None]
+        torch.testing.assert_close(ciede2000(lab_a, lab_b).flatten().float(),
+                                   torch.tensor([2.0425, 2.3669, 27.1492]), atol=1e-4, rtol=0)
+
+    def test_mean_of_identical_images_is_zero(self, photos):
+        assert (mean_delta_e00(photos, photos) == 0).all()
+        assert (mean_delta_e00(photos, photos.roll(1, dims=0)) > 1).all()
+
+    def test_rejects_bad_input(self, photos):
+        with pytest.raises(ValueError, match="Lab images"):
+            ciede2000(torch.zeros(2, 4, 4), torch.zeros(2, 4, 4))
+        with pytest.raises(ValueError, match="shape mismatch"):
+            mean_delta_e00(photos, photos[:, :, :-1])
+
+
+class TestColorfulness:
+    def test_matches_hand_computation(self, photos):
+        rgb = photos[0].double()
+        rg, yb = rgb[0] - rgb[1], 0.5 * (rgb[0] + rgb[1]) - rgb[2]
+        expected = (math.hypot(rg.std(unbiased=False), yb.std(unbiased=False))
+                    + 0.3 * math.hypot(rg.mean(), yb.mean()))
+        assert colorfulness(photos[:1]).item() == pytest.approx(expected, rel=1e-5)
+
+    def test_grey_is_zero_and_ratio(self, photos):
+        gray = photos.float().mean(dim=1, keepdim=True).round().byte().expand(-1, 3, -1, -1)
+        assert (colorfulness(gray) == 0).all()
+        torch.testing.assert_close(colorfulness_ratio(photos, photos), torch.ones(len(photos)))
+        assert (colorfulness_ratio(gray, photos) == 0).all()
+        assert colorfulness_ratio(photos, gray).isnan().all()      # no colour in the truth to compare with
+
+
+class TestCDC:
+    def test_static_clip_is_zero(self, photos):
+        assert cdc(photos[:1].expand(6, -1, -1, -1)) == 0.0
+        assert cdc(photos[:1]) is None
+
+    def test_two_frames_equal_hand_computation(self):
+        # frame 0: half the pixels 0 and half 255 in every channel; frame 1: all 255 in red, unchanged otherwise
+        first = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+        first[..., 1, :] = 255
+        second = first.clone()
+        second[:, 0] = 255
+        # red: JS([1/2, 1/2], [0, 1]) with middle [1/4, 3/4]; green and blue: 0
+        red = 0.5 * (0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)) + 0.5 * math.log(1 / 0.75)
+        assert cdc(torch.cat([first, second])) == pytest.approx(red / 3, rel=1e-12)
+
+    def test_streaming_equals_whole_clip_and_scipy(self, photos):
+        from scipy.spatial.distance import jensenshannon
+
+        clip = torch.cat([photos, photos.flip(-1).roll(3, dims=1), photos.roll(1, dims=0)])   # 12 frames
+        meter = CDCMeter()
+        for part in (clip[:1], clip[1:6], clip[6:7], clip[7:]):
+            meter.add(part)
+        assert meter.value() == pytest.approx(cdc(clip), rel=1e-12)
+        hists = channel_histograms(clip).numpy()
+        expected = np.mean([np.mean([jensenshannon(hists[t, c], hists[t + gap, c]) ** 2
+                                     for t in range(len(clip) - gap) for c in range(3)]) for gap in (1, 2, 4)])
+        assert cdc(clip) == pytest.approx(expected, rel=1e-9)

@@ -129,5 +129,5 @@ class TestPairs:
     def test_bad_row(self, shots):
         csv = shots / "pairs.csv"
         csv.write_text("a.jpg\n")
-        with pytest.raises(CLIError, match="row 1"):
+        with pytest.raises(CLIError, match="line 1"):
             read_pairs(csv)

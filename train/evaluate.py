@@ -11,14 +11,13 @@ Every reference of a photo comes from its own CPU generator seeded by `pair_seed
 sparse selection of the network's random positions uses the same seed.
 
 Every method predicts ab for the target's L; the result is the target's own L merged with that ab (out-of-gamut
-ab pulled towards grey, as `Colorizer` does) and is scored against the photo: PSNR and SSIM in RGB uint8, and
-HIS between the result and the reference (train.metrics states the definitions). The "mean" column is the
-mean over tps / rr / rc, as in Table 1; the palette column stands apart (it has no spatial information).
+ab pulled towards grey, as `Colorizer` does) and is scored against the photo: PSNR, SSIM, mean CIEDE2000 and
+the colourfulness ratio against the photo in RGB uint8, and HIS between the result and the reference
+(train.metrics states the definitions). The "mean" column is the mean over tps / rr / rc, as in Table 1; the
+palette column stands apart (it has no spatial information).
 
-Video (frames decoded by the CLI, colorize_cli.video): a colour video's frames are greyed and colorized with
-one reference (its middle frame, or a given image); per-frame PSNR / SSIM against the source, HIS against the
-reference, and a flicker score:
-flicker = sum_t mean|ab_t - ab_{t-1}| of the result / the same sum for the source (1 = as steady as the source).
+The other protocols share the methods and scores defined here: real reference photos (train.evaluate_pairs)
+and video (train.evaluate_video).
 """
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,14 +38,15 @@ import torch.nn.functional as F
 
 from models.checkpoint import atomic_write, default_weights_path, load_checkpoint
 from models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
-from models.colorizer import batched, image_to_float, working_size
+from models.colorizer import working_size
 from models.ldt import check_selection, gather_positions, select_positions
 from models.palette import dominant_colors, swatch_images
 from models.sscn import SSCN, ReferenceEncoding
 
 from .baselines import BASELINES
 from .data import load_square
-from .metrics import PSNR_CAP_DB, ab_histogram, intersect, psnr, ssim
+from .metrics import (COLORFULNESS_MIN_TRUTH, PSNR_CAP_DB, ab_histogram, colorfulness_ratio, intersect,
+                      mean_delta_e00, psnr, ssim)
 from .pairs import affine_matrices, apply_affine, identity_grid, random_crop_matrices, random_tps_grid
 
 REFERENCE_KINDS = ("tps", "rr", "rc", "palette")
@@ -54,7 +54,7 @@ KIND_TITLES = {"tps": "TPS", "rr": "RR", "rc": "RC", "palette": "palette", "mean
 MEAN_KINDS = ("tps", "rr", "rc")            # Table 1's "Mean"
 NETWORK_KINDS = {"sscn": "sparse", "dense": "dense", "stage1": "stage1"}
 METHODS = (*NETWORK_KINDS, *BASELINES)
-METRICS = ("psnr", "ssim", "his")
+METRICS = ("psnr", "ssim", "his", "de00", "colorfulness_ratio")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,9 @@ def protocol(settings: ReferenceSettings = ReferenceSettings()) -> dict:
                 "structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False))",
         "his": "ab histogram intersection of result and reference, 23x23 cells of side 10 centred on multiples "
                "of 10",
+        "de00": "mean over the pixels of CIEDE2000 (kL = kC = kH = 1) between result and truth in CIE Lab (D65)",
+        "colorfulness_ratio": "Hasler-Süsstrunk colourfulness (RGB 0-255) of the result / of the truth; null for "
+                              f"a truth below {COLORFULNESS_MIN_TRUTH:g}",
         "mean": "mean over tps, rr, rc (Table 1)",
     }
 
@@ -247,30 +250,55 @@ class MethodSet:
         return {spec.name: merge_lightness(lightness, ab[spec.name]) for spec in self.specs}
 
 
+def load_network(specs: list[MethodSpec], weights: str | Path | None) -> tuple[SSCN | None, list[MethodSpec]]:
+    """The model, loaded only when a network method is asked for (baselines need no weights), and the specs
+    with the checkpoint's k / r filled in where a sparse row has none (checked)."""
+    if all(spec.kind == "baseline" for spec in specs):
+        return None, specs
+    model = load_checkpoint(weights or default_weights_path())
+    specs = [dataclasses.replace(spec, k=model.config.k if spec.k is None else spec.k,
+                                 r=model.config.r if spec.r is None else spec.r)
+             if spec.kind == "sparse" else spec for spec in specs]
+    for spec in specs:
+        if spec.kind == "sparse":
+            check_selection(spec.k, spec.r)
+    return model, specs
+
+
 def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device,
                   size: int) -> MethodSet:
-    """Load the model only when a network method is asked for (baselines need no weights); sparse rows
-    without k / r take the checkpoint's."""
-    network = None
-    if any(spec.kind != "baseline" for spec in specs):
-        model = load_checkpoint(weights or default_weights_path())
-        specs = [dataclasses.replace(spec, k=model.config.k if spec.k is None else spec.k,
-                                     r=model.config.r if spec.r is None else spec.r)
-                 if spec.kind == "sparse" else spec for spec in specs]
-        for spec in specs:
-            if spec.kind == "sparse":
-                check_selection(spec.k, spec.r)
-        network = NetworkRunner(model, device, size)
-    return MethodSet(specs, network)
+    """Every method of `specs` for batches of (target, reference) pairs (load_network)."""
+    model, specs = load_network(specs, weights)
+    return MethodSet(specs, NetworkRunner(model, device, size) if model is not None else None)
 
 
 def score_results(results: dict[str, torch.Tensor], truth: torch.Tensor,
-                  references: torch.Tensor) -> dict[str, dict[str, list[float]]]:
-    """{name: {"psnr" | "ssim" | "his": one score per image}} for results (B, 3, H, W) against the truth
-    (B, 3, H, W) and the references (B | 1, 3, Hr, Wr), whose histograms are computed once for all methods."""
+                  references: torch.Tensor) -> dict[str, dict[str, list[float | None]]]:
+    """{name: {metric: one score per image}} (METRICS) for results (B, 3, H, W) against the truth (B, 3, H, W)
+    and the references (B | 1, 3, Hr, Wr), whose histograms are computed once for all methods; an undefined
+    colourfulness ratio (grey truth) is None."""
     ref_hist = ab_histogram(references)
     return {name: {"psnr": psnr(rgb, truth).tolist(), "ssim": ssim(rgb, truth).tolist(),
-                   "his": intersect(ab_histogram(rgb), ref_hist).tolist()} for name, rgb in results.items()}
+                   "his": intersect(ab_histogram(rgb), ref_hist).tolist(),
+                   "de00": mean_delta_e00(rgb, truth).tolist(),
+                   "colorfulness_ratio": [None if math.isnan(value) else value
+                                          for value in colorfulness_ratio(rgb, truth).tolist()]}
+            for name, rgb in results.items()}
+
+
+def score_rows(scores: dict[str, dict[str, list[float | None]]], index: int, **labels) -> list[dict]:
+    """One row per method for image `index` of a scored batch: the labels, "method", then every metric."""
+    return [{**labels, "method": name, **{metric: columns[metric][index] for metric in METRICS}}
+            for name, columns in scores.items()]
+
+
+def mean_scores(rows: list[dict]) -> dict[str, float | None]:
+    """{metric: mean over `rows`} for every metric; undefined values (None) are left out of their mean."""
+    means = {}
+    for metric in METRICS:
+        values = [row[metric] for row in rows if row[metric] is not None]
+        means[metric] = sum(values) / len(values) if values else None
+    return means
 
 
 # --- photo benchmark ---------------------------------------------------------------------------------
@@ -284,7 +312,7 @@ class SheetRow:
     label: str
 
 
-def _sheet_row(lightness: torch.Tensor, reference: torch.Tensor, results: dict[str, torch.Tensor],
+def sheet_row(lightness: torch.Tensor, reference: torch.Tensor, results: dict[str, torch.Tensor],
                truth: torch.Tensor, index: int, label: str) -> SheetRow:
     """Pair `index` of a batch (its reference given as (3, Hr, Wr)), copied to the CPU for the contact sheet."""
     gray = merge_lightness(lightness[index:index + 1], lightness.new_zeros(1, 2, *lightness.shape[-2:]))[0]
@@ -310,10 +338,10 @@ class PhotoReport:
             for kind in REFERENCE_KINDS:
                 picked = [s for s in rows if s["reference"] == kind]
                 if picked:
-                    columns[kind] = {m: sum(s[m] for s in picked) / len(picked) for m in METRICS}
+                    columns[kind] = mean_scores(picked)
             means = [columns[kind] for kind in MEAN_KINDS if kind in columns]
             if means:
-                columns["mean"] = {m: sum(c[m] for c in means) / len(means) for m in METRICS}
+                columns["mean"] = mean_scores(means)
             table[method] = columns
         return table
 
@@ -357,88 +385,16 @@ def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed
         results = methods.colorize(lightness, references, [pair for _, _, pair in pairs])
         scores = score_results(results, truth, references)
         for index, (path, kind, _) in enumerate(pairs):
-            for name in methods.names:
-                report.scores.append({"image": path.name, "reference": kind, "method": name,
-                                      **{metric: scores[name][metric][index] for metric in METRICS}})
+            report.scores.extend(score_rows(scores, index, image=path.name, reference=kind))
         for photo_index, path in enumerate(names):
             if len(report.sheet) < sheet_rows:
                 # one pair per photo on the sheet, cycling through the reference kinds
                 kind_index = len(report.sheet) % len(REFERENCE_KINDS)
                 pick = photo_index * len(REFERENCE_KINDS) + kind_index
-                report.sheet.append(_sheet_row(lightness, references[pick], results, truth, pick,
+                report.sheet.append(sheet_row(lightness, references[pick], results, truth, pick,
                                                f"{path.name} / {KIND_TITLES[REFERENCE_KINDS[kind_index]]}"))
         if progress is not None:
             progress(len(names))
-    report.elapsed_s = time.perf_counter() - started
-    return report
-
-
-# --- video -------------------------------------------------------------------------------------------
-
-@dataclass
-class VideoReport:
-    methods: list[str]
-    frames: list[dict]                         # {"frame", "method", "psnr", "ssim", "his"}
-    flicker: dict[str, float | None]
-    sheet: list[SheetRow] = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
-    elapsed_s: float = 0.0
-
-    def summary(self) -> dict[str, dict[str, float | None]]:
-        """{method: {"psnr", "ssim", "his": mean over frames, "flicker"}}."""
-        table = {}
-        for method in self.methods:
-            rows = [f for f in self.frames if f["method"] == method]
-            table[method] = {m: sum(f[m] for f in rows) / max(1, len(rows)) for m in METRICS}
-            table[method]["flicker"] = self.flicker[method]
-        return table
-
-    def to_json(self) -> dict:
-        definitions = {key: protocol()[key] for key in METRICS}
-        definitions["flicker"] = "sum_t mean|ab_t - ab_(t-1)| of the result / the same for the source"
-        return {"mode": "video", **self.settings, "methods": self.methods, "protocol": definitions,
-                "summary": self.summary(), "per_frame": self.frames, "elapsed_s": round(self.elapsed_s, 3)}
-
-
-def evaluate_video(frames: Iterable[torch.Tensor], reference: torch.Tensor, methods: MethodSet, seed: int = 0,
-                   batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_every: int = 1,
-                   sheet_rows: int = 4, progress: Callable[[int], None] | None = None) -> VideoReport:
-    """Greyed frames (3, H, W) uint8 colorized with one reference (1|3, Hr, Wr) (uint8 or float in [0, 1]);
-    `progress(n)` after every n frames.
-
-    The sheet keeps frames 0, sheet_every, 2 * sheet_every, ... (at most `sheet_rows`).
-    """
-    started = time.perf_counter()
-    report = VideoReport(methods.names, [], {})
-    ref = image_to_float(reference)[None].to(device)                                   # (1, 3, Hr, Wr)
-    change = {name: 0.0 for name in ["source", *methods.names]}
-    previous: dict[str, torch.Tensor] = {}
-    count = 0
-    for batch in batched(frames, batch_size):
-        truth = torch.stack(batch).float().div(255.0).to(device)                        # (B, 3, H, W)
-        lightness = rgb_to_lab(truth)[:, :1]
-        results = methods.colorize(lightness, ref, [seed] * len(batch))
-        for name, rgb in [("source", truth), *results.items()]:
-            ab = rgb_to_lab(rgb)[:, 1:]
-            if name in previous:
-                ab = torch.cat([previous[name], ab])
-            change[name] += float((ab[1:] - ab[:-1]).abs().mean(dim=(1, 2, 3)).sum())
-            previous[name] = ab[-1:]
-        scores = score_results(results, truth, ref)
-        for offset in range(len(batch)):
-            for name in methods.names:
-                report.frames.append({"frame": count + offset, "method": name,
-                                      **{metric: scores[name][metric][offset] for metric in METRICS}})
-            if (count + offset) % sheet_every == 0 and len(report.sheet) < sheet_rows:
-                report.sheet.append(_sheet_row(lightness, ref[0], results, truth, offset, f"frame {count + offset}"))
-        count += len(batch)
-        if progress is not None:
-            progress(len(batch))
-    if count == 0:
-        raise ValueError("the video has no frames")
-    # flicker relative to the source; undefined for a video whose colours never change
-    report.flicker = {name: (change[name] / change["source"] if change["source"] > 1e-9 else None)
-                      for name in methods.names}
     report.elapsed_s = time.perf_counter() - started
     return report
 
@@ -461,13 +417,15 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def save_sheet(path: Path, rows: list[SheetRow], methods: list[str]) -> None:
-    """Contact sheet PNG: a header line, then one pair per row: gray | reference | each method | truth."""
+    """Contact sheet PNG: a header line, then one pair per row: gray | reference | each method | truth. Cells are
+    as large as the largest truth; each image is fitted into its cell with its aspect ratio kept."""
     from PIL import Image, ImageDraw
 
     if not rows:
         raise ValueError("nothing to put on the contact sheet")
     titles = ["gray", "reference", *methods, "truth"]
-    tile_h, tile_w = rows[0].truth.shape[-2:]
+    tile_h = max(row.truth.shape[-2] for row in rows)
+    tile_w = max(row.truth.shape[-1] for row in rows)
     header, caption = 16, 14
     sheet = Image.new("RGB", (tile_w * len(titles), header + len(rows) * (tile_h + caption)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -478,8 +436,11 @@ def save_sheet(path: Path, rows: list[SheetRow], methods: list[str]) -> None:
         draw.text((3, top + 1), row.label, fill="black")
         tiles = [row.gray, row.reference, *(row.results[m] for m in methods), row.truth]
         for column, tile in enumerate(tiles):
-            tile = F.interpolate(tile[None].float(), size=(tile_h, tile_w), mode="bilinear", align_corners=False,
+            scale = min(tile_h / tile.shape[-2], tile_w / tile.shape[-1])
+            fitted = (max(1, round(tile.shape[-2] * scale)), max(1, round(tile.shape[-1] * scale)))
+            tile = F.interpolate(tile[None].float(), size=fitted, mode="bilinear", align_corners=False,
                                  antialias=True)[0]
             pixels = (tile.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).contiguous().numpy()
-            sheet.paste(Image.fromarray(pixels), (column * tile_w, top + caption))
+            sheet.paste(Image.fromarray(pixels), (column * tile_w + (tile_w - fitted[1]) // 2,
+                                                  top + caption + (tile_h - fitted[0]) // 2))
     atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG"))
