@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.models import Context
 
+from .options import Command
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
 
 DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
@@ -30,32 +32,41 @@ def evaluate(
     batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     ref: Optional[Path] = typer.Option(None, help="Video only: reference image (default: the video's middle frame)."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write every score as JSON ('-' for stdout)."),
+    json_stdout: bool = typer.Option(False, "--json", metavar="", help="Print every score as JSON on stdout."),
+    json_path: Optional[Path] = typer.Option(None, "--json-out", show_default=False,
+                                             help="Write every score as JSON to this file."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
                                             help="Write per image and reference (or per frame) scores as CSV."),
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG: gray | reference | methods | truth."),
     min_psnr: Optional[float] = typer.Option(None, help="Exit 1 when the gate method's mean PSNR (dB) is below this."),
     gate_method: str = typer.Option("sscn", help="The row --min-psnr checks (a method or a sweep row name)."),
-    debug: bool = typer.Option(False, help="Show tracebacks."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ) -> None:
-    """Score colorization against ground truth: references made from each photo itself (TPS warp, random
-    rotation, random crop, dominant-colour palette), PSNR / SSIM against the photo, HIS against the reference.
-    A colour video is greyed, colorized with one reference, and scored per frame plus a flicker ratio.
+    """Score colorization against ground truth, methods side by side.
+
+    References are made from each photo itself (TPS warp, random rotation, random crop, dominant-colour
+    palette); PSNR / SSIM against the photo, HIS against the reference. A colour video is greyed, colorized
+    with one reference, and scored per frame plus a flicker ratio. The table goes to stderr (also when it is
+    not a terminal, for CI logs); --json prints every score on stdout, --json-out, --csv and --sheet write
+    files (never over an input).
 
     Examples:
 
-      sscn evaluate photos/val --json scores.json
+      sscn evaluate photos/val --json-out scores.json
 
-      sscn evaluate photos/val --methods sscn,reinhard,copy-gray --min-psnr 24 --limit 20
+      sscn evaluate photos/val --methods sscn,reinhard --min-psnr 24 --limit 20
 
-      sscn evaluate photos/val --methods sscn,dense --sweep "64:64,128:128,256:256" --csv sweep.csv
+      sscn evaluate photos/val -m sscn,dense --sweep "64:64,256:256" --csv sweep.csv
 
       sscn evaluate clip.mp4 --ref frame.jpg --sheet clip-sheet.png
     """
     with reported_errors(debug):
+        from models.checkpoint import default_weights_path
         from models.colorizer import resolve_device
         from train import evaluate as bench
 
+        from .runner import check_seed
+        from .targets import check_outputs
         from .targets import is_video as is_video_path
         from .video import probe
 
@@ -73,10 +84,14 @@ def evaluate(
         is_video = source.is_file() and is_video_path(source)
         if ref is not None and not is_video:
             raise CLIError("--ref is for video input (photos are their own references)")
+        check_seed(seed)
         torch_device = resolve_device(device)
-        # find the inputs before loading the model, so bad input fails fast
+        # find the inputs and check the outputs before loading the model, so bad input fails fast
         info = probe(source) if is_video else None
         paths = None if is_video else _photo_paths(source, limit)
+        reports = {"--json-out": json_path, "--csv": csv_path, "--sheet": sheet}
+        check_outputs([], [source, ref, weights or default_weights_path(), *(paths or [])],
+                      {option: path for option, path in reports.items() if path is not None and str(path) != "-"})
         method_set = bench.build_methods(specs, weights, torch_device, size)
         settings = {"input": str(source), "size": size, "seed": seed, "device": str(torch_device),
                     "weights": (str(weights or "shipped") if method_set.network else None),
@@ -90,11 +105,10 @@ def evaluate(
             report = _run_photos(bench, source, paths, method_set, settings, size, seed, batch_size, torch_device)
             failed, rows = report.failed, report.scores
             _print_photo_table(report)
-        if json_path is not None:
-            if str(json_path) == "-":
-                sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-            else:
-                bench.write_json(json_path, report.to_json())
+        if json_stdout or str(json_path) == "-":
+            sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        elif json_path is not None:
+            bench.write_json(json_path, report.to_json())
         if csv_path is not None:
             bench.write_csv(csv_path, rows)
         if sheet is not None:
@@ -106,6 +120,22 @@ def evaluate(
         if failed:
             raise CLIError(f"{len(failed)} of {len(failed) + report.settings['photos']} photos could not be read",
                            EXIT_FAILED_ITEMS)
+
+
+class EvaluateCommand(Command):
+    """Takes the old spelling `--json PATH` as `--json-out PATH`, with a deprecation line: `--json` is now
+    a flag printing to stdout, as in every other subcommand."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        _, positional, _ = self.make_parser(ctx).parse_args(args=list(args))
+        if len(positional) > 1:         # INPUT and the old --json's value
+            for index, arg in enumerate(args[:-1]):
+                if arg == "--json" and args[index + 1] in positional:
+                    typer.echo("sscn: warning: --json PATH is deprecated; use --json-out PATH (--json alone "
+                               "prints the scores on stdout)", err=True)
+                    args = [*args[:index], "--json-out", *args[index + 1:]]
+                    break
+        return super().parse_args(ctx, args)
 
 
 def _progress(label: str, total: int | None):

@@ -64,8 +64,9 @@ def test_frames_output(run_sscn, tmp_path, data_dir, fast):
     result = run_sscn("colorize", data_dir / "tree-2s.mp4", "--ref", data_dir / "campus2.jpg", "--frames", frames,
                       *fast)
     assert result.returncode == 0, result.stderr
-    names = sorted(p.name for p in frames.iterdir())
+    names = sorted(p.name for p in frames.glob("frame_*.png"))
     assert len(names) == CLIP_FRAMES and names[0] == "frame_000001.png"
+    assert sorted(p.name for p in frames.iterdir()) == [".sscn-frames.json", *names]     # the folder's owner
     assert Image.open(frames / names[-1]).size == (160, 120)
 
 
