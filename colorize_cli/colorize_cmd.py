@@ -80,7 +80,7 @@ def colorize(
         if pairs is not None:
             rows = read_pairs(pairs)
             jobs = plan_pairs(pairs, rows, out, frames)
-            check_outputs(jobs, [pairs, *(row.reference for row in rows)])
+            check_outputs(jobs, [pairs, weights, *(row.reference for row in rows)])
             by_reference: dict[Path, list] = {}
             for job in jobs:
                 by_reference.setdefault(job.reference, []).append(job)
@@ -89,7 +89,7 @@ def colorize(
         else:
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, [ref])
+            check_outputs(jobs, [ref, weights])
             try:
                 reference = read_image(ref, max_pixels).pixels
             except ImageError as error:

@@ -35,9 +35,11 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def handle_termination() -> None:
-    """Stop on SIGTERM and SIGHUP as on Ctrl-C (Python's default is to die at once, leaving temporary files)."""
+    """Stop on SIGTERM and SIGHUP as on Ctrl-C (Python's default is to die at once, leaving temporary files);
+    a signal ignored on entry (`nohup sscn ...`) stays ignored."""
     for signum in _TERMINATING:
-        signal.signal(signum, _terminate)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _terminate)
 
 
 def interrupted_exit_code(error: KeyboardInterrupt) -> int:

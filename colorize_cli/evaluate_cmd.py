@@ -127,10 +127,10 @@ class EvaluateCommand(Command):
     a flag printing to stdout, as in every other subcommand."""
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        _, positional, _ = self.make_parser(ctx).parse_args(args=list(args))
-        if len(positional) > 1:         # INPUT and the old --json's value
+        _, extra, _ = self.make_parser(ctx).parse_args(args=list(args))
+        if extra:           # a value after INPUT: the old --json's?
             for index, arg in enumerate(args[:-1]):
-                if arg == "--json" and args[index + 1] in positional:
+                if arg == "--json" and args[index + 1] in extra:
                     typer.echo("sscn: warning: --json PATH is deprecated; use --json-out PATH (--json alone "
                                "prints the scores on stdout)", err=True)
                     args = [*args[:index], "--json-out", *args[index + 1:]]

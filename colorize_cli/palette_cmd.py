@@ -84,7 +84,7 @@ def palette(
         if targets:
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-        check_outputs(jobs, [palette_file], {"--save-reference": save_reference} if save_reference else None)
+        check_outputs(jobs, [palette_file, model], {"--save-reference": save_reference} if save_reference else None)
         if palette_file is not None:
             chosen = read_palette(palette_file, count, seed)
             swatch_colors, swatch_weights = chosen.colors, chosen.weights

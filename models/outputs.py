@@ -69,19 +69,20 @@ def check_output(path: Path) -> None:
         raise OutputError(f"{path}: output path is an input ({_protected[file_id]}); refusing to overwrite it")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; cannot write a file there")
-    check_folder(path.parent)
+    check_folder(path.parent, path)
 
 
-def check_folder(folder: Path) -> None:
-    """OutputError unless `folder` exists as a writable folder or can be created (its nearest existing
-    ancestor is a writable folder)."""
+def check_folder(folder: Path, output: Path | None = None) -> None:
+    """OutputError (naming `output`, default the folder) unless `folder` is a writable folder or can be
+    created: its nearest existing ancestor is a writable folder."""
     existing = Path(folder)
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
+    name = output or folder
     if not existing.is_dir():
-        raise OutputError(f"{folder}: cannot write there: {existing} is a file, not a folder")
+        raise OutputError(f"{name}: cannot write there: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: cannot write there: {existing} is not writable (permission denied)")
+        raise OutputError(f"{name}: cannot write there: {existing} is not writable (permission denied)")
 
 
 def atomic_write(path: Path | str, write: Callable[[str], None]) -> None:
