@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from .errors import CLIError, reported_errors, stderr_is_terminal
+from .options import DEBUG, flag
 
 if TYPE_CHECKING:
     from models import Colorizer
@@ -41,7 +42,7 @@ def bench(
                                        help="Timed runs per measurement, median reported (default: 10 on CUDA, "
                                             "3 on the CPU)."),
     warmup: int = typer.Option(2, help="Untimed runs before each measurement."),
-    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the network (the first warm-up run "
+    compile: bool = flag("--compile", help="torch.compile the network (the first warm-up run "
                                                           "compiles; its time is reported apart)."),
     threads: Optional[int] = typer.Option(None, "--threads", show_default=False,
                                           help="CPU threads torch may use (default: torch's choice)."),
@@ -50,10 +51,10 @@ def bench(
                                                "colorize at the first --sizes size, write PNG."),
     video: Optional[Path] = typer.Option(None, "--video", show_default=False,
                                          help="Also time `sscn colorize` over this video: decode, colorize, encode."),
-    json_output: bool = typer.Option(False, "--json", metavar="", help="Print the results as JSON on stdout."),
-    markdown_output: bool = typer.Option(False, "--markdown", metavar="", help="Print the tables as Markdown on stdout (for a "
+    json_output: bool = flag("--json", help="Print the results as JSON on stdout."),
+    markdown_output: bool = flag("--markdown", help="Print the tables as Markdown on stdout (for a "
                                                                    "README), with device, torch version and date."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Time the network and `sscn colorize` end to end: speed, memory and TFLOP/s.
 

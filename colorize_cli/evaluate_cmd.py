@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 from typer.models import Context
 
-from .options import Command
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
+from .options import DEBUG, Command, flag
 
 DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
 
@@ -32,7 +32,7 @@ def evaluate(
     batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     ref: Optional[Path] = typer.Option(None, help="Video only: reference image (default: the video's middle frame)."),
-    json_stdout: bool = typer.Option(False, "--json", metavar="", help="Print every score as JSON on stdout."),
+    json_stdout: bool = flag("--json", help="Print every score as JSON on stdout."),
     json_path: Optional[Path] = typer.Option(None, "--json-out", show_default=False,
                                              help="Write every score as JSON to this file."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
@@ -40,7 +40,7 @@ def evaluate(
     sheet: Optional[Path] = typer.Option(None, help="Write a contact sheet PNG: gray | reference | methods | truth."),
     min_psnr: Optional[float] = typer.Option(None, help="Exit 1 when the gate method's mean PSNR (dB) is below this."),
     gate_method: str = typer.Option("sscn", help="The row --min-psnr checks (a method or a sweep row name)."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Score colorization against ground truth, methods side by side.
 

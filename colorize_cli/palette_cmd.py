@@ -48,8 +48,8 @@ def palette(
 ) -> None:
     """Colorize photos and videos with a colour palette instead of a reference photo.
 
-    The colours are drawn as a swatch image (stripes as wide as their weights) that serves as the reference; targets, outputs and exit
-    codes work as in `sscn colorize`.
+    The colours are drawn as a swatch image (stripes as wide as their weights) that serves as the reference;
+    targets, outputs and exit codes work as in `sscn colorize`.
 
     Examples:
 

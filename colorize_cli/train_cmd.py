@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from .errors import CLIError, reported_errors, stderr_is_terminal
+from .options import DEBUG, flag
 
 
 def train(
@@ -25,18 +26,18 @@ def train(
     r: Optional[int] = typer.Option(None, "--r", help="Random extra positions (default: the config's, 256)."),
     val: Optional[Path] = typer.Option(None, help="Held-out photo folder for periodic validation PSNR."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights (.safetensors), e.g. the shipped model."),
-    resume: bool = typer.Option(False, "--resume", metavar="", help="Continue the run in --out exactly where it stopped."),
+    resume: bool = flag("--resume", help="Continue the run in --out exactly where it stopped."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, help="Seed of the random streams: photo picks, pairs, random selection."),
-    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the network."),
-    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", metavar="", help="Keep E's pretrained backbone and CAM classifier fixed."),
+    compile: bool = flag("--compile", help="torch.compile the network."),
+    freeze_encoder: bool = flag("--freeze-encoder", help="Keep E's pretrained backbone and CAM classifier fixed."),
     workers: int = typer.Option(min(4, os.cpu_count() or 1),
                                 help="DataLoader workers decoding photos (streaming them when too many to hold)."),
     log_every: int = typer.Option(10, help="Steps between metrics lines."),
     preview_every: int = typer.Option(500, help="Steps between preview grids."),
     val_every: int = typer.Option(500, help="Steps between validations."),
     checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Train SSCN on a folder of photos with self-augmented pairs.
 
