@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from colorize_cli.app import app
@@ -57,9 +59,6 @@ def world_root(tmp_path_factory, data_dir, tiny_weights) -> Path:
     Image.new("1", (14200, 14200)).save(root / "bomb.png")     # 202 Mpx in a few kB
     (root / "loop.jpg").symlink_to(root / "loop.jpg")
     (root / "garbage.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
-    from safetensors.torch import save_file
-    import torch
-
     save_file({"w": torch.zeros(2)}, str(root / "foreign.safetensors"))
     (root / "empty_folder").mkdir()
     (root / "mixed").mkdir()

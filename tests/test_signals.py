@@ -7,7 +7,6 @@ kept. SIGKILL cannot be handled: its temporary file stays until the re-run remov
 from __future__ import annotations
 
 import hashlib
-import shutil
 import signal
 import subprocess
 import sys
