@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from .errors import CLIError, reported_errors, stderr_is_terminal
+from .options import DEBUG, flag
 
 if TYPE_CHECKING:
     from models import Colorizer
 
     from .runner import RunSettings
+    from .targets import Target
 
 # The reference of the end-to-end runs: a palette, so that no reference file is needed (any reference
 # costs the same: it is encoded once).
@@ -40,7 +42,7 @@ def bench(
                                        help="Timed runs per measurement, median reported (default: 10 on CUDA, "
                                             "3 on the CPU)."),
     warmup: int = typer.Option(2, help="Untimed runs before each measurement."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the network (the first warm-up run "
+    compile: bool = flag("--compile", help="torch.compile the network (the first warm-up run "
                                                           "compiles; its time is reported apart)."),
     threads: Optional[int] = typer.Option(None, "--threads", show_default=False,
                                           help="CPU threads torch may use (default: torch's choice)."),
@@ -49,12 +51,14 @@ def bench(
                                                "colorize at the first --sizes size, write PNG."),
     video: Optional[Path] = typer.Option(None, "--video", show_default=False,
                                          help="Also time `sscn colorize` over this video: decode, colorize, encode."),
-    json_output: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
-    markdown_output: bool = typer.Option(False, "--markdown", help="Print the tables as Markdown on stdout (for a "
+    json_output: bool = flag("--json", help="Print the results as JSON on stdout."),
+    markdown_output: bool = flag("--markdown", help="Print the tables as Markdown on stdout (for a "
                                                                    "README), with device, torch version and date."),
-    debug: bool = typer.Option(False, help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
-    """Time the network with a cached reference (as `sscn colorize` uses it), sparse and dense attention, at
+    """Time the network and `sscn colorize` end to end: speed, memory and TFLOP/s.
+
+    The network runs with a cached reference (as `sscn colorize` uses it), sparse and dense attention, at
     several working sizes: ms per image, images/s, peak memory (CUDA: allocated; CPU: the process's peak
     RSS), achieved TFLOP/s and its share of the device's dense bf16/fp16 peak where known. --folder and
     --video add end-to-end figures of `sscn colorize` (decode, model, encode). A table goes to stderr;
@@ -67,9 +71,9 @@ def bench(
 
       sscn bench --device cpu --threads 4 --sizes 256,512 --config base --runs 3
 
-      sscn bench --folder photos/ --video street.mp4 --sizes 256 --json > bench.json
+      sscn bench --folder photos/ --video clip.mp4 --sizes 256 --json > bench.json
 
-      sscn bench --device cuda --batch-size 64 --compile --warmup 3 --markdown >> speed.md
+      sscn bench --device cuda --batch-size 64 --compile --markdown >> speed.md
     """
     with reported_errors(debug):
         import torch
@@ -98,6 +102,9 @@ def bench(
         for path, what in ((folder, "folder"), (video, "video")):
             if path is not None and not path.exists():
                 raise CLIError(f"{path}: no such {what}")
+        # before the model is loaded and timed: an end-to-end input without images fails now, not minutes later
+        inputs = [(kind, source, _targets(kind, source)) for kind, source in (("folder", folder), ("video", video))
+                  if source is not None]
         torch_device = resolve_device(device)
         resolved_precision = resolve_precision(precision, torch_device)
         runs = runs or (10 if torch_device.type == "cuda" else 3)
@@ -135,9 +142,9 @@ def bench(
                                    overwrite=True, quiet=True, json=True)
             colorizer = load_colorizer(settings, model)
             with tempfile.TemporaryDirectory(prefix="sscn-bench-") as work:
-                for kind, source in (("folder", folder), ("video", video)):
-                    if source is not None:
-                        report["end_to_end"].append(_end_to_end(kind, source, colorizer, Path(work), settings))
+                for kind, source, targets in inputs:
+                    report["end_to_end"].append(_end_to_end(kind, source, targets, colorizer, Path(work),
+                                                            settings))
         _print_tables(report)
         if json_output:
             typer.echo(json.dumps(report, indent=2))
@@ -179,19 +186,28 @@ def _progress(total: int):
         yield lambda timing: progress.advance(task)
 
 
-def _end_to_end(kind: str, source: Path, colorizer: Colorizer, work: Path, settings: RunSettings) -> dict:
+def _targets(kind: str, source: Path) -> list[Target]:
+    """The images of a --folder, or the --video; CLIError when there are none."""
+    from .targets import discover, is_video
+
+    targets = [target for target in discover([str(source)], recursive=False, exclude=[], stdin=[])
+               if is_video(target.path) == (kind == "video")]
+    if not targets:
+        raise CLIError(f"{source}: no {'video' if kind == 'video' else 'images'} to time")
+    return targets
+
+
+def _end_to_end(kind: str, source: Path, targets: list[Target], colorizer: Colorizer, work: Path,
+                settings: RunSettings) -> dict:
     """Run the `sscn colorize` engine over a folder's images or a video, writing into `work`, and time it
     after one warm-up batch (which compiles, with --compile, and lets cuDNN pick its kernels)."""
     import torch
 
     from .runner import Group, run_groups
-    from .targets import discover, is_video, plan_jobs
+    from .targets import check_outputs, plan_jobs
 
-    targets = discover([str(source)], recursive=False, exclude=[], stdin=[])
-    targets = [t for t in targets if is_video(t.path) == (kind == "video")]
-    if not targets:
-        raise CLIError(f"{source}: no {'video' if kind == 'video' else 'images'} to time")
     jobs = plan_jobs(targets, str(work / kind) + os.sep, None)
+    check_outputs(jobs, [])
     colorizer.set_palette(_PALETTE)
     colorizer.colorize([torch.zeros(1, colorizer.size, colorizer.size, dtype=torch.uint8)] * settings.batch_size)
     group = Group(lambda engine: engine.set_palette(_PALETTE), jobs)

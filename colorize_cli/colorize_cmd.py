@@ -33,15 +33,18 @@ def colorize(
     workers: int = options.WORKERS,
     compile: bool = options.COMPILE,
     seed: int = options.SEED,
+    max_pixels: int = options.MAX_PIXELS,
     overwrite: bool = options.OVERWRITE,
     quiet: bool = options.QUIET,
     json: bool = options.JSON,
     debug: bool = options.DEBUG,
 ) -> None:
-    """Colorize grayscale (or colour) photos and videos with the colours of a reference image. Outputs keep
-    each input's size and lightness. Inputs are never modified: an output equal to an input is refused,
+    """Colorize grayscale (or colour) photos and videos with the colours of a reference image.
+
+    Outputs keep each input's size and lightness. Inputs are never modified: an output equal to an input is refused,
     outputs are written to a temporary file and renamed, and existing outputs are skipped unless --overwrite
-    (so re-running a command resumes it). Exit codes: 0 ok, 1 some items failed, 2 bad input.
+    (so re-running a command resumes it). Exit codes: 0 ok, 1 some items failed, 2 bad input, 130 / 143 / 129
+    stopped by Ctrl-C / SIGTERM / SIGHUP. With --pairs and -o, a row's output is a path inside -o.
 
     Examples:
 
@@ -51,7 +54,7 @@ def colorize(
 
       find scans -name '*.tif' | sscn colorize - --ref colour.jpg -o colored/
 
-      sscn colorize --pairs jobs.csv -o colored/        (rows: target,reference[,output])
+      sscn colorize --pairs jobs.csv -o colored/    (rows: target,reference,output)
 
       sscn colorize street.mp4 --ref colour.jpg -o street_color.mp4
 
@@ -71,34 +74,36 @@ def colorize(
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
-                               dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
-                               overwrite=overwrite, quiet=quiet, json=json, debug=debug)
+                               dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
+                               compile=compile, overwrite=overwrite, quiet=quiet, json=json, debug=debug)
+        settings.check()
         if pairs is not None:
             rows = read_pairs(pairs)
-            jobs = plan_pairs(rows, out, frames)
-            check_outputs(jobs, [pairs, *(reference for _, reference, _ in rows)])
+            jobs = plan_pairs(pairs, rows, out, frames)
+            check_outputs(jobs, [pairs, weights, *(row.reference for row in rows)])
             by_reference: dict[Path, list] = {}
             for job in jobs:
                 by_reference.setdefault(job.reference, []).append(job)
-            groups = [Group(_reference_from_file(reference), group) for reference, group in by_reference.items()]
+            groups = [Group(_reference_from_file(reference, max_pixels), group)
+                      for reference, group in by_reference.items()]
         else:
-            try:
-                reference = read_image(ref).pixels
-            except ImageError as error:
-                raise CLIError(f"reference {error}") from None
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, [ref])
+            check_outputs(jobs, [ref, weights])
+            try:
+                reference = read_image(ref, max_pixels).pixels
+            except ImageError as error:
+                raise CLIError(f"reference {error}") from None
             groups = [Group(lambda colorizer: colorizer.set_reference(reference), jobs)]
         code = run_groups(groups, settings)
     raise typer.Exit(code)
 
 
-def _reference_from_file(path: Path):
+def _reference_from_file(path: Path, max_pixels: int):
     """A Group.set_reference that reads `path` when its group comes up (a bad one fails only its rows)."""
     from .images import read_image
 
     def set_reference(colorizer) -> None:
-        colorizer.set_reference(read_image(path).pixels)
+        colorizer.set_reference(read_image(path, max_pixels).pixels)
 
     return set_reference

@@ -1,19 +1,49 @@
-"""One-line errors and exit codes shared by every subcommand.
+"""One-line errors, exit codes and signal handling shared by every subcommand.
 
 Exit codes: 0 success; 1 some items failed (folder runs) or a quality gate failed; 2 bad input or usage
-(unreadable file, malformed colour, missing weights, ...); 130 interrupted.
+(unreadable file, malformed colour, missing weights, ...); 128 + the signal's number when stopped by one:
+130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP. Every stop is handled alike: writes under way are discarded
+(their temporary files removed), finished outputs are kept, and a re-run resumes.
 """
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Iterator
+from types import FrameType
 
 import typer
 
 EXIT_FAILED_ITEMS = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that they unwind (and clean up) like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    for other in _TERMINATING:      # once: a second signal must not cut the clean-up short
+        signal.signal(other, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def handle_termination() -> None:
+    """Stop on SIGTERM and SIGHUP as on Ctrl-C (Python's default is to die at once, leaving temporary files);
+    a signal ignored on entry (`nohup sscn ...`) stays ignored."""
+    for signum in _TERMINATING:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _terminate)
+
+
+def interrupted_exit_code(error: KeyboardInterrupt) -> int:
+    return 128 + getattr(error, "signum", signal.SIGINT)
 
 
 class CLIError(Exception):
@@ -35,9 +65,9 @@ def reported_errors(debug: bool) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
-        fail("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as error:
+        fail(f"interrupted ({error.args[0]})" if isinstance(error, Terminated) else "interrupted")
+        raise typer.Exit(interrupted_exit_code(error)) from None
     except CLIError as error:
         if debug:
             raise
@@ -48,6 +78,10 @@ def reported_errors(debug: bool) -> Iterator[None]:
             raise
         fail(str(error) or type(error).__name__)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    finally:
+        outputs = sys.modules.get("models.outputs")    # the inputs a command protects are its own
+        if outputs is not None:
+            outputs.unprotect_all()
 
 
 def stderr_is_terminal() -> bool:

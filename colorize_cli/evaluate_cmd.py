@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.models import Context
 
 from . import evaluate_inputs as inputs
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
+from .options import DEBUG, Command, flag
 
 DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
 DEFAULT_GAPS = "1s,3s,6s"
@@ -47,7 +49,9 @@ def evaluate(
     gaps: Optional[str] = typer.Option(None, show_default=False,
                                        help="With --keyframe: the frames this long after it are reported on their "
                                             f"own (frames, or seconds with s; default {DEFAULT_GAPS})."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write every score as JSON ('-' for stdout)."),
+    json_stdout: bool = flag("--json", help="Print every score as JSON on stdout."),
+    json_path: Optional[Path] = typer.Option(None, "--json-out", show_default=False,
+                                             help="Write every score as JSON to this file."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
                                             help="Write per image and reference (or per pair, or per frame) "
                                                  "scores as CSV."),
@@ -56,7 +60,7 @@ def evaluate(
     max_de00: Optional[float] = typer.Option(None, "--max-de00",
                                              help="Exit 1 when the gate method's mean ΔE00 is above this."),
     gate_method: str = typer.Option("sscn", help="The row --min-psnr / --max-de00 check (a method or a sweep row)."),
-    debug: bool = typer.Option(False, help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Score colorization against ground truth: PSNR, SSIM, mean ΔE00 (CIEDE2000) and colourfulness ratio
     against the truth, HIS against the reference.
@@ -64,23 +68,29 @@ def evaluate(
     A photo folder: references made from each photo itself (TPS warp, random rotation, random crop,
     dominant-colour palette), the paper's protocol. --pairs: each target colorized from another photo, as
     users do. A colour video: greyed, colorized with one reference, scored per frame plus a flicker ratio and
-    the CDC; --keyframe makes a frame of the clip the reference and reports the frames --gaps after it.
+    the CDC; --keyframe makes a frame of the clip the reference and reports the frames --gaps after it. The
+    table goes to stderr (also when it is not a terminal, for CI logs); --json prints every score on stdout,
+    --json-out, --csv and --sheet write files (never over an input).
 
     Examples:
 
-      sscn evaluate photos/val --json scores.json
+      sscn evaluate photos/val --json-out scores.json
 
-      sscn evaluate photos/val --methods sscn,reinhard,copy-gray --min-psnr 24 --limit 20
+      sscn evaluate photos/val --methods sscn,reinhard --min-psnr 24 --limit 20
 
-      sscn evaluate photos/val --methods sscn,dense --sweep "64:64,128:128,256:256" --csv sweep.csv
+      sscn evaluate photos/val -m sscn,dense --sweep "64:64,256:256" --csv sweep.csv
 
       sscn evaluate --pairs docs/val_pairs.csv --root photos/val --max-de00 12 --sheet pairs.png
 
-      sscn evaluate clip.mp4 --keyframe 1s --gaps 1,1s,3s,6s --json clip.json
+      sscn evaluate clip.mp4 --keyframe 1s --gaps 1,1s,3s,6s --json-out clip.json
     """
     with reported_errors(debug):
+        from models.checkpoint import default_weights_path
         from models.colorizer import resolve_device
         from train import evaluate as bench
+
+        from .runner import check_seed
+        from .targets import check_outputs
 
         names = [name.strip() for name in methods.split(",") if name.strip()]
         specs = bench.method_specs(names, k, r, bench.parse_sweep(sweep) if sweep else [])
@@ -95,7 +105,14 @@ def evaluate(
             raise CLIError(f"--limit must be at least 1 (got {limit})")
         mode = _mode(source, pairs)
         _check_mode_options(mode, ref, keyframe, gaps, root)
+        check_seed(seed)
         torch_device = resolve_device(device)
+        # find the inputs and check the outputs before the model is loaded, so bad input fails fast
+        paths = inputs.photo_paths(source, limit) if mode == "photos" else []
+        reports = {"--json-out": json_path, "--csv": csv_path, "--sheet": sheet}
+        check_outputs([], [source, pairs, ref, weights or default_weights_path(), *paths,
+                           *(_pair_files(pairs, root) if mode == "pairs" else [])],
+                      {option: path for option, path in reports.items() if path is not None and str(path) != "-"})
         settings = {"input": str(pairs if mode == "pairs" else source), "size": size, "seed": seed,
                     "device": str(torch_device),
                     "weights": str(weights or "shipped") if any(s.kind != "baseline" for s in specs) else None}
@@ -108,17 +125,15 @@ def evaluate(
                                 torch_device)
             rows = report.frames
         else:
-            paths = inputs.photo_paths(source, limit)          # before the model is loaded: bad input fails fast
             method_set = bench.build_methods(specs, weights, torch_device, size)
             report = _run_photos(bench, source, paths, method_set, _with_rows(settings, method_set.specs), size,
                                  seed, batch_size, torch_device)
             failed, rows = report.failed, report.scores
         _print_table(mode, report)
-        if json_path is not None:
-            if str(json_path) == "-":
-                sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-            else:
-                bench.write_json(json_path, report.to_json())
+        if json_stdout or str(json_path) == "-":
+            sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        elif json_path is not None:
+            bench.write_json(json_path, report.to_json())
         if csv_path is not None:
             bench.write_csv(csv_path, rows)
         if sheet is not None:
@@ -161,6 +176,12 @@ def _check_mode_options(mode: str, ref: Path | None, keyframe: str | None, gaps:
         raise CLIError("--root is for --pairs")
 
 
+def _pair_files(pairs_file: Path, root: Path | None) -> list[Path]:
+    """Every target and reference a pairs file names (protected from being overwritten by a report)."""
+    folder, rows = inputs.pair_rows(pairs_file, root)
+    return [folder / name for row in rows for name in (row.target, row.reference)]
+
+
 def _with_rows(settings: dict, specs) -> dict:
     """The settings with the evaluated rows (k / r as resolved from the checkpoint)."""
     return {**settings, "rows": [{"name": s.name, "kind": s.kind, "k": s.k, "r": s.r} for s in specs]}
@@ -171,6 +192,22 @@ def _print_table(mode: str, report) -> None:
 
     {"photos": evaluate_tables.print_photo_table, "pairs": evaluate_tables.print_pairs_table,
      "video": evaluate_tables.print_video_table}[mode](report)
+
+
+class EvaluateCommand(Command):
+    """Takes the old spelling `--json PATH` as `--json-out PATH`, with a deprecation line: `--json` is now
+    a flag printing to stdout, as in every other subcommand."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        _, extra, _ = self.make_parser(ctx).parse_args(args=list(args))
+        if extra:           # a value after INPUT: the old --json's?
+            for index, arg in enumerate(args[:-1]):
+                if arg == "--json" and args[index + 1] in extra:
+                    typer.echo("sscn: warning: --json PATH is deprecated; use --json-out PATH (--json alone "
+                               "prints the scores on stdout)", err=True)
+                    args = [*args[:index], "--json-out", *args[index + 1:]]
+                    break
+        return super().parse_args(ctx, args)
 
 
 def _progress(label: str, total: int | None):

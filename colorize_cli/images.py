@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from models.checkpoint import atomic_write
+from models.outputs import atomic_write
 
-MAX_SIDE = 20_000
-MAX_PIXELS = 200_000_000
-# Pillow refuses (DecompressionBombError) beyond twice this on open and warns in between: make that an error
-# too, so it is reported as one line instead of a warning
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+from .limits import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
+
+# Sizes are checked against --max-pixels from the header, before decoding. Pillow's own bomb check warns
+# beyond its limit and fails beyond twice that: set it to the largest --max-pixels, and make its warning an
+# error so that it is one line too (for readers that do not check first)
+Image.MAX_IMAGE_PIXELS = LARGEST_MAX_PIXELS
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
@@ -49,23 +50,28 @@ class Picture:
     icc_profile: bytes | None         # carried over so the output is read in the input's colour space
 
 
-def check_dimensions(path: Path, width: int, height: int) -> None:
-    """Refuse sizes no photo has (decompression bombs, corrupt headers)."""
+def megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.3g} Mpx"
+
+
+def check_dimensions(path: Path, width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse sizes that cost more memory than allowed (decompression bombs, corrupt headers, huge scans)."""
     if width < 1 or height < 1:
         raise ImageError(f"{path}: image has no pixels ({width}x{height})")
-    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
-        raise ImageError(f"{path}: image too large ({width}x{height}; the limit is {MAX_SIDE} px a side "
-                         f"and {MAX_PIXELS // 1_000_000} Mpx)")
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: image too large ({width}x{height} = {megapixels(width * height)}; "
+                         f"--max-pixels is {megapixels(max_pixels)}: raise it to colorize this one)")
 
 
-def read_image(path: str | Path) -> Picture:
-    """Decode `path` with its EXIF orientation applied; ImageError on any problem."""
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode `path` with its EXIF orientation applied; ImageError on any problem. Images of more than
+    `max_pixels` are refused from their header, before decoding."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as image:
-            check_dimensions(path, *image.size)
+            check_dimensions(path, *image.size, max_pixels)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             return _to_picture(path, image)
@@ -80,13 +86,24 @@ def read_image(path: str | Path) -> Picture:
     except Image.UnidentifiedImageError:
         raise ImageError(f"{path}: not an image (or a format that cannot be read)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: image too large (the limit is {MAX_PIXELS // 1_000_000} Mpx)") from None
+        raise ImageError(f"{path}: image too large (more than {megapixels(LARGEST_MAX_PIXELS)})") from None
+    except OSError as error:
+        if error.errno is not None:     # the file system's (a symlink loop, an I/O error), not the decoder's
+            raise ImageError(f"{path}: cannot read ({error.strerror})") from None
+        raise ImageError(f"{path}: corrupt or truncated image ({error})") from None
     except Exception as error:  # decoders raise many types (OSError, SyntaxError, struct.error) on bad data
         raise ImageError(f"{path}: corrupt or truncated image ({error})") from None
 
 
+def _rgb_profile(image: Image.Image) -> bytes | None:
+    """The image's ICC profile when it describes RGB: a gray (or CMYK) profile cannot be carried into the RGB
+    output, which is then plain sRGB."""
+    profile = image.info.get("icc_profile")
+    return profile if profile and profile[16:20] == b"RGB " else None
+
+
 def _to_picture(path: Path, image: Image.Image) -> Picture:
-    icc_profile = image.info.get("icc_profile")
+    icc_profile = _rgb_profile(image)
     if image.mode in _SIXTEEN_BIT_MODES:
         # 16-bit grayscale; mode "I" is read as the same 0..65535 range
         values = np.asarray(image).astype(np.float32)

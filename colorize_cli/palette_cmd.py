@@ -40,14 +40,16 @@ def palette(
     workers: int = options.WORKERS,
     compile: bool = options.COMPILE,
     seed: int = options.SEED,
+    max_pixels: int = options.MAX_PIXELS,
     overwrite: bool = options.OVERWRITE,
     quiet: bool = options.QUIET,
     json: bool = options.JSON,
     debug: bool = options.DEBUG,
 ) -> None:
-    """Colorize photos and videos with a colour palette instead of a reference photo. The colours are drawn as
-    a swatch image (stripes as wide as their weights) that serves as the reference; targets, outputs and exit
-    codes work as in `sscn colorize`.
+    """Colorize photos and videos with a colour palette instead of a reference photo.
+
+    The colours are drawn as a swatch image (stripes as wide as their weights) that serves as the reference;
+    targets, outputs and exit codes work as in `sscn colorize`.
 
     Examples:
 
@@ -55,7 +57,7 @@ def palette(
 
       sscn palette scans/ --palette sunset.gpl -o sunset/
 
-      sscn palette old.jpg --palette painting.jpg --count 6 --save-reference swatch.png
+      sscn palette old.jpg --palette painting.jpg --count 6 --save-reference s.png
 
       sscn palette street.mp4 --palette colours.json -o street_palette.mp4
 
@@ -74,6 +76,15 @@ def palette(
         from .runner import Group, RunSettings, run_groups
         from .targets import check_outputs, discover, plan_jobs
 
+        settings = RunSettings(weights=model, device=device, precision=precision, size=size, k=k, r=r,
+                               dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
+                               compile=compile, overwrite=overwrite, quiet=quiet, json=json, debug=debug)
+        settings.check()
+        jobs = []
+        if targets:
+            exclude = [Path(p) for p in (out, frames) if p is not None]
+            jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
+        check_outputs(jobs, [palette_file, model], {"--save-reference": save_reference} if save_reference else None)
         if palette_file is not None:
             chosen = read_palette(palette_file, count, seed)
             swatch_colors, swatch_weights = chosen.colors, chosen.weights
@@ -82,17 +93,9 @@ def palette(
         if weights is not None:
             swatch_weights = parse_weights(weights)
         swatch = palette_image(swatch_colors, swatch_weights, working_size(size))   # (3, S, S) in [0, 1]
-        jobs = []
-        if targets:
-            exclude = [Path(p) for p in (out, frames) if p is not None]
-            jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-        check_outputs(jobs, [palette_file] if palette_file else [], [save_reference] if save_reference else [])
         if save_reference is not None:
             write_image(save_reference, swatch)
         if not jobs:
             raise typer.Exit(0)
-        settings = RunSettings(weights=model, device=device, precision=precision, size=size, k=k, r=r,
-                               dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
-                               overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         code = run_groups([Group(lambda colorizer: colorizer.set_reference(swatch), jobs)], settings)
     raise typer.Exit(code)

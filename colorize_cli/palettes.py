@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from models.colorizer import image_to_float
-from models.palette import dominant_colors, parse_hex_color
+from models.palette import check_weights, dominant_colors, parse_hex_color
 
 from .images import read_image
 
@@ -122,6 +122,7 @@ def _json_palette(text: str) -> Palette:
         if not isinstance(weights, list) or not all(isinstance(w, (int, float)) for w in weights):
             raise ValueError('"weights" must be a list of numbers')
         weights = [float(w) for w in weights]
+        check_weights(weights, len(colors))
     return Palette(colors, weights)
 
 

@@ -25,15 +25,18 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from models import SSCN, Colorizer
-from models.checkpoint import atomic_write, default_weights_path
+from models.checkpoint import default_weights_path
 from models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
+from models.outputs import OutputError, atomic_write, protect, remove_stale_parts
 
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
-from .images import ImageError, read_image, to_uint8, write_image
+from .frames import FRAME_NAME, check_frames_folder, claim_frames_folder, remove_frames_after
+from .images import ImageError, Picture, megapixels, read_image, to_uint8, write_image
+from .limits import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
 from .targets import Job
 from .video import VIDEO_OUTPUT_FORMATS, FrameReader, FrameWriter, VideoError, probe, stop_all
 
-FRAME_NAME = "frame_{:06d}.png"
+MAX_SEED = 2**64 - 1        # torch.Generator's seeds are 64-bit
 
 
 @dataclass
@@ -47,6 +50,7 @@ class RunSettings:
     dense: bool = False
     seed: int = 0
     batch_size: int = 8
+    max_pixels: int = DEFAULT_MAX_PIXELS   # larger images are refused; a batch holds at most this many pixels
     workers: int = 0                 # reader and writer threads each; 0: one per CPU core, at most 8
     compile: bool = False            # torch.compile the network
     overwrite: bool = False
@@ -67,6 +71,35 @@ class RunSettings:
             raise CLIError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.workers < 0:
             raise CLIError(f"--workers must be 0 (automatic) or more (got {self.workers})")
+        check_seed(self.seed)
+        if not 1 <= self.max_pixels <= LARGEST_MAX_PIXELS:
+            raise CLIError(f"--max-pixels must be between 1 and {LARGEST_MAX_PIXELS} (got {self.max_pixels})")
+
+    def check_jobs(self, jobs: list[Job]) -> None:
+        """Start-up checks of a run, before the model is loaded: the weights exist (and are never written),
+        stale temporary files of a killed run are removed, frames folders hold nothing else."""
+        if self.weights is not None and not self.weights.is_file():
+            raise CLIError(f"{self.weights}: weights file not found")
+        protect([self.weights or default_weights_path()])
+        for folder, names in _output_names(jobs).items():
+            remove_stale_parts(folder, names)
+        for job in jobs:
+            if job.frames:
+                check_frames_folder(job.output, job.source, self.overwrite)
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise CLIError(f"--seed must be between 0 and 2**64-1 (got {seed})")
+
+
+def _output_names(jobs: list[Job]) -> dict[Path, set[str]]:
+    """Output file names by folder (frames folders are cleaned by their own check)."""
+    names: dict[Path, set[str]] = {}
+    for job in jobs:
+        if not job.frames:
+            names.setdefault(job.output.parent, set()).add(job.output.name)
+    return names
 
 
 @dataclass
@@ -176,6 +209,7 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
     """Colorize every job; print the summary (stderr, or JSON on stdout); return the exit code. `colorizer`:
     an engine already loaded (`sscn bench` times a warm one); by default one is loaded from `settings`."""
     settings.check()
+    settings.check_jobs([job for group in groups for job in group.jobs])
     summary = Summary()
     pending = []
     for group in groups:
@@ -260,18 +294,26 @@ class _Engine:
                 job = next(upcoming, None)
                 if job is None:
                     return
-                reads.append((job, self.readers.submit(read_image, job.source)))
+                reads.append((job, self.readers.submit(read_image, job.source, self.settings.max_pixels)))
 
         read_ahead()
-        while reads:
-            batch = []
-            while reads and len(batch) < self.batch_size:
-                job, future = reads.popleft()
-                read_ahead()
-                try:
-                    batch.append((job, future.result()))
-                except ImageError as error:
-                    self._failed(job, str(error))
+        decoded: collections.deque[tuple[Job, Picture]] = collections.deque()
+        while reads or decoded:
+            batch, pixels = [], 0
+            while (decoded or reads) and len(batch) < self.batch_size:
+                if not decoded:
+                    job, future = reads.popleft()
+                    read_ahead()
+                    try:
+                        decoded.append((job, future.result()))
+                    except ImageError as error:
+                        self._failed(job, str(error))
+                        continue
+                size = decoded[0][1].pixels[0].numel()
+                if batch and pixels + size > self.settings.max_pixels:
+                    break       # memory follows the batch's pixels: a batch holds at most --max-pixels
+                batch.append(decoded.popleft())
+                pixels += size
             if not batch:
                 continue
             try:
@@ -295,6 +337,9 @@ class _Engine:
     def _finish_write(self, job: Job, future: Future) -> None:
         try:
             future.result()
+        except OutputError as error:
+            self._failed(job, str(error))
+            return
         except (OSError, ValueError) as error:
             self._failed(job, f"{job.output}: cannot write ({error})")
             return
@@ -305,6 +350,10 @@ class _Engine:
     def _run_video(self, job: Job) -> None:
         try:
             info = probe(job.source)
+            if info.width * info.height > self.settings.max_pixels:
+                raise VideoError(f"{job.source}: frames too large ({info.width}x{info.height} = "
+                                 f"{megapixels(info.width * info.height)}; --max-pixels is "
+                                 f"{megapixels(self.settings.max_pixels)}: raise it to colorize this one)")
             self.display.grow((info.frame_count or 1) - 1)
             if job.frames:
                 frames = self._video_to_frames(job, info)
@@ -373,6 +422,7 @@ class _Engine:
 
         count = 0
         writes: collections.deque[Future] = collections.deque()
+        claim_frames_folder(job.output, job.source)
         with FrameReader(job.source, info) as reader:
             for batch in self._frame_batches(reader, missing):
                 results = self.colorizer.colorize([frame for _, frame in batch])
@@ -386,6 +436,8 @@ class _Engine:
             while writes:
                 writes.popleft().result()
             self.display.grow(reader.frames_read - (info.frame_count or 1))
+        if self.settings.overwrite:
+            remove_frames_after(job.output, reader.frames_read)
         return count
 
 

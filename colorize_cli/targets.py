@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.outputs import check_folder, check_output, protect
+
 from .errors import CLIError
 from .images import WRITE_FORMATS, output_format
 from .video import VIDEO_OUTPUT_FORMATS
@@ -175,44 +177,80 @@ def read_csv_rows(path: Path, columns: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def read_pairs(path: Path) -> list[tuple[Path, Path, Path | None]]:
-    """`target,reference[,output]` rows (read_csv_rows); paths relative to the CSV file's folder."""
+@dataclass(frozen=True)
+class PairRow:
+    number: int                  # line in the CSV file, for messages
+    target: Path                 # relative to the CSV's folder
+    reference: Path
+    output: str | None           # as written in the CSV: resolved by `plan_pairs`
+
+
+def read_pairs(path: Path) -> list[PairRow]:
+    """`target,reference[,output]` rows (read_csv_rows); targets and references relative to the CSV's folder."""
     base = path.parent
-    return [(base / cells[0], base / cells[1], base / cells[2] if len(cells) == 3 and cells[2] else None)
-            for _, cells in read_csv_rows(path, "target,reference[,output]")]
+    return [PairRow(line, base / cells[0], base / cells[1], cells[2] if len(cells) == 3 and cells[2] else None)
+            for line, cells in read_csv_rows(path, "target,reference[,output]")]
 
 
-def plan_pairs(pairs: list[tuple[Path, Path, Path | None]], out: str | None, frames: Path | None) -> list[Job]:
-    """Jobs for --pairs rows: each keeps its reference; a row's own output wins over the derived one."""
-    for target, _, _ in pairs:
-        if target.is_dir():
-            raise CLIError(f"{target}: is a folder; --pairs rows name files")
+def plan_pairs(csv_path: Path, rows: list[PairRow], out: str | None, frames: Path | None) -> list[Job]:
+    """Jobs for --pairs rows: each keeps its reference; a row's own output wins over the derived one. Without
+    -o a row's output is relative to the CSV's folder (or absolute); with -o it is relative to -o and must
+    stay inside it."""
+    for row in rows:
+        if row.target.is_dir():
+            raise CLIError(f"{row.target}: is a folder; --pairs rows name files")
     if out is not None and _names_a_file(out, single=False):
         raise CLIError(f"-o {out} names a file; with --pairs give a folder (or an output column)")
-    targets = discover([str(t) for t, _, _ in pairs], recursive=False, exclude=[], stdin=[])
+    targets = discover([str(row.target) for row in rows], recursive=False, exclude=[], stdin=[])
     jobs = plan_jobs(targets, out, frames)
-    return [dataclasses.replace(job, reference=reference, output=output or job.output)
-            for job, (_, reference, output) in zip(jobs, pairs)]
+    return [dataclasses.replace(job, reference=row.reference, output=_row_output(csv_path, row, job, out))
+            for job, row in zip(jobs, rows)]
 
 
-def check_outputs(jobs: list[Job], inputs: Iterable[Path], extra_outputs: Iterable[Path] = ()) -> None:
-    """Refuse two jobs writing one file, and any output that is an input (same file, however named)."""
-    seen: dict[str, Path] = {}
-    for job in jobs:
-        key = os.path.realpath(job.output)
+def _row_output(csv_path: Path, row: PairRow, job: Job, out: str | None) -> Path:
+    """The output a row asks for, checked against its target's kind; the derived one when it names none."""
+    where = f"{csv_path}: line {row.number}"
+    if row.output is None:
+        return job.output
+    if job.frames:
+        raise CLIError(f"{where}: --frames writes {row.target}'s frames into a folder; leave its output empty")
+    written = Path(row.output)
+    if out is None:
+        output = csv_path.parent / written
+    elif written.is_absolute() or os.path.normpath(written).split(os.sep)[0] == os.pardir:
+        raise CLIError(f"{where}: output {row.output} is outside -o {out} (with -o, an output is a path "
+                       "inside it; without -o, paths are taken as written)")
+    else:
+        output = Path(out) / written
+    suffix = output.suffix.lower()
+    if job.video and suffix not in VIDEO_OUTPUT_FORMATS:
+        raise CLIError(f"{where}: {row.target} is a video; its output {row.output} needs a video suffix "
+                       f"({', '.join(VIDEO_OUTPUT_FORMATS)})")
+    if not job.video and suffix not in WRITE_FORMATS:
+        raise CLIError(f"{where}: {row.target} is an image; its output {row.output} needs an image suffix "
+                       f"({', '.join(WRITE_FORMATS)})")
+    return output
+
+
+def check_outputs(jobs: list[Job], inputs: Iterable[Path | None], extra_outputs: dict[str, Path] | None = None
+                  ) -> None:
+    """Before any model is loaded: refuse two writers of one file (jobs, and `extra_outputs` by option name),
+    any output that is an input (the same file, however named: `inputs` and every job's source are protected
+    for the whole run) and any output that cannot be written where it is (a parent is a file, or not
+    writable)."""
+    extra_outputs = extra_outputs or {}
+    seen: dict[str, str] = {}
+    for writer, output in [*((str(job.source), job.output) for job in jobs), *extra_outputs.items()]:
+        key = os.path.realpath(output)
         if key in seen:
-            raise CLIError(f"{seen[key]} and {job.source} would both be written to {job.output}")
-        seen[key] = job.source
-    input_files = {_file_id(p) for p in [*inputs, *(j.source for j in jobs)]} - {None}
-    outputs = [*(job.output for job in jobs if not job.frames), *extra_outputs]
-    for output in outputs:
-        if _file_id(output) in input_files:
-            raise CLIError(f"{output}: output path is an input; refusing to overwrite it (choose another -o)")
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
+            raise CLIError(f"{seen[key]} and {writer} would both be written to {output}")
+        seen[key] = writer
+    protect([*inputs, *(job.source for job in jobs)])
+    checked_folders: set[Path] = set()
+    for output in [*(job.output for job in jobs if not job.frames), *extra_outputs.values()]:
+        if output.exists() or output.parent not in checked_folders:
+            check_output(output)
+            checked_folders.add(output.parent)
+    for job in jobs:
+        if job.frames:
+            check_folder(job.output)

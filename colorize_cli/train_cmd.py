@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .errors import reported_errors, stderr_is_terminal
+from .errors import CLIError, reported_errors, stderr_is_terminal
+from .options import DEBUG, flag
 
 
 def train(
@@ -25,24 +26,24 @@ def train(
     r: Optional[int] = typer.Option(None, "--r", help="Random extra positions (default: the config's, 256)."),
     val: Optional[Path] = typer.Option(None, help="Held-out photo folder for periodic validation PSNR."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights (.safetensors), e.g. the shipped model."),
-    resume: bool = typer.Option(False, help="Continue the run in --out exactly where it stopped."),
+    resume: bool = flag("--resume", help="Continue the run in --out exactly where it stopped."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, help="Seed of the random streams: photo picks, pairs, random selection."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the network."),
-    precision: str = typer.Option("auto", help="auto, fp32 or bf16 autocast (auto: bf16 on CUDA and on CPUs "
-                                  "with native bf16, such as AVX-512 BF16 or AMX; fp32 elsewhere)."),
+    compile: bool = flag("--compile", help="torch.compile the network."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16 (auto: bf16 on CUDA and on CPUs with native "
+                                  "bf16, such as AVX-512 BF16 or AMX; fp32 elsewhere)."),
     recolor_share: float = typer.Option(0.2, help="Share of pairs whose target and reference get the same random "
                                         "hue rotation and saturation change."),
     paste_share: float = typer.Option(0.2, help="Share of pairs whose reference gets a rectangle of another "
                                       "pair's reference (a partial match)."),
-    freeze_encoder: bool = typer.Option(False, help="Keep E's pretrained backbone and CAM classifier fixed."),
+    freeze_encoder: bool = flag("--freeze-encoder", help="Keep E's pretrained backbone and CAM classifier fixed."),
     workers: int = typer.Option(min(4, os.cpu_count() or 1),
                                 help="DataLoader workers decoding photos (streaming them when too many to hold)."),
     log_every: int = typer.Option(10, help="Steps between metrics lines."),
     preview_every: int = typer.Option(500, help="Steps between preview grids."),
     val_every: int = typer.Option(500, help="Steps between validations."),
     checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
-    debug: bool = typer.Option(False, help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Train SSCN on a folder of photos with self-augmented pairs.
 
@@ -52,15 +53,19 @@ def train(
 
       sscn train photos/train --out runs/base --resume
 
-      torchrun --nproc_per_node 8 -m colorize_cli train photos/train --out runs/base
+      torchrun --nproc_per_node 8 -m colorize_cli train photos/train -o runs/base
     """
     with reported_errors(debug):
         from train.loop import Trainer, TrainOptions
         from train.pairs import PairSettings
 
+        from .runner import check_seed
+
+        check_seed(seed)
         for name, share in (("--recolor-share", recolor_share), ("--paste-share", paste_share)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} {share}: must be between 0 and 1")
+        _check_run_folder(out, [folder for folder in (data, val) if folder is not None], init)
 
         options = TrainOptions(
             data=str(data), out=str(out), config=config, encoder=encoder, steps=steps, batch_size=batch_size,
@@ -76,6 +81,25 @@ def train(
             _run_with_progress(trainer)
         finally:
             trainer.close()
+
+
+def _check_run_folder(out: Path, photo_folders: list[Path], init: Path | None) -> None:
+    """The run folder may not be (or be inside) a photo folder, whose next run would train on its previews,
+    and none of the files a run writes may be an input: the photos or the --init weights."""
+    from models.outputs import check_output, protect
+    from train.data import IMAGE_SUFFIXES
+    from train.loop import RUN_FILES
+
+    run_folder = os.path.realpath(out)
+    for folder in photo_folders:
+        photos = os.path.realpath(folder)
+        if os.path.commonpath([run_folder, photos]) == photos:
+            raise CLIError(f"{out}: the run folder is inside the photo folder {folder}; choose another --out")
+        if os.path.isdir(folder):
+            protect(path for path in Path(folder).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
+    protect([init])
+    for name in RUN_FILES:
+        check_output(out / name)
 
 
 def _run_with_progress(trainer) -> None:

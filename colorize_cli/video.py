@@ -37,6 +37,9 @@ _AUDIO_COPY = {
 }
 _AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
 _MAX_NOMINAL_FPS = 240      # above this a stream's nominal rate is a timebase artefact; use its average
+# Decoded frames may fall short of duration x fps by rounding and by audio outlasting the picture; more
+# missing than this is a truncated or corrupt file (ffmpeg decodes what it can and exits 0)
+_SHORTFALL_SHARE, _SHORTFALL_FRAMES = 0.05, 2
 _STDERR_LINES = 30
 
 
@@ -70,9 +73,15 @@ def ffmpeg_exe() -> str:
 
 def probe(path: Path) -> VideoInfo:
     """Size, frame rate, duration and audio of `path`; VideoError naming the file on any problem."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise VideoError(f"{path}: no such file") from None
+    except OSError as error:
+        raise VideoError(f"{path}: cannot read ({error.strerror})") from None
     if not path.is_file():
-        raise VideoError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: is a folder, not a video")
+    if size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
     ffprobe = shutil.which("ffprobe")
     if ffprobe:
@@ -278,6 +287,10 @@ class FrameReader:
                              f"({self._process.error()})")
         if self.frames_read == 0:
             raise VideoError(f"{self.path}: no frames could be decoded (empty or corrupt video)")
+        expected = self.info.frame_count
+        if expected is not None and self.frames_read < expected - max(_SHORTFALL_FRAMES, expected * _SHORTFALL_SHARE):
+            raise VideoError(f"{self.path}: the video ends early: {self.frames_read} of its {expected} frames "
+                             "could be decoded (truncated or corrupt file)")
 
 
 class FrameWriter:

@@ -8,6 +8,7 @@ Module map (paper sections / equations):
   ldt.py        Local Details Transfer: correspondence features, S(C) selection, attention, U-Net (§3.3, eqs. 2-3)
   sscn.py       the two-stage network (§3.1, Fig. 2)
   checkpoint.py safetensors checkpoints with the config in their metadata
+  outputs.py    atomic writes that never replace an input: the one way any file is written
   palette.py    palette (swatch) references
   colorizer.py  `Colorizer`, the inference engine
   flops.py      parameter and FLOP counts per config

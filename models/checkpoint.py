@@ -4,13 +4,12 @@ Loading never unpickles: safetensors holds plain tensors, and the header is vali
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .config import SSCNConfig
+from .outputs import atomic_write
 from .sscn import SSCN
 
 FORMAT = "sscn-checkpoint-v1"
@@ -18,33 +17,6 @@ FORMAT = "sscn-checkpoint-v1"
 
 class CheckpointError(ValueError):
     """A weights file that is missing, corrupt, truncated, not an SSCN checkpoint or of another architecture."""
-
-
-def _new_file_mode() -> int:
-    """0o666 less the process umask: the mode `open()` gives a new file (mkstemp's is a private 0o600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_NEW_FILE_MODE = _new_file_mode()   # read once at import: os.umask is process-wide, not thread-safe
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)` then rename onto `path`, so an interrupted write never leaves a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:  # mkstemp inside the try: an interrupt right after it must not leave the empty temporary file
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, _NEW_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(model: SSCN, path: str | Path, dtype: torch.dtype = torch.float16,

@@ -5,6 +5,7 @@ stripes whose widths follow the weights.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import torch
@@ -24,6 +25,14 @@ def parse_hex_color(text: str) -> tuple[int, int, int]:
     return tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
 
 
+def check_weights(weights: list[float], count: int) -> None:
+    """ValueError unless there is one finite weight >= 0 per colour, not all zero."""
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} weights for {count} colours")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"palette weights must be finite numbers >= 0, not all zero (got {weights})")
+
+
 def palette_image(colors: list[tuple[int, int, int]], weights: list[float] | None = None,
                   size: int = 256) -> torch.Tensor:
     """Swatch reference (3, size, size) in [0, 1]: one stripe per colour, widths proportional to weights."""
@@ -31,10 +40,7 @@ def palette_image(colors: list[tuple[int, int, int]], weights: list[float] | Non
         raise ValueError("a palette needs at least one colour")
     if weights is None:
         weights = [1.0] * len(colors)
-    if len(weights) != len(colors):
-        raise ValueError(f"{len(weights)} weights for {len(colors)} colours")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError("palette weights must be >= 0 and not all zero")
+    check_weights(weights, len(colors))
     rgb = torch.tensor(colors, dtype=torch.float32)[None] / 255.0                           # (1, K, 3)
     shares = torch.tensor(weights, dtype=torch.float32)[None] / sum(weights)                # (1, K)
     return swatch_images(rgb, shares, size, size)[0]

@@ -11,7 +11,6 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from models import CheckpointError, SSCN, get_config, load_checkpoint, read_checkpoint, save_checkpoint
-from models.checkpoint import atomic_write
 
 
 def _tiny(seed: int = 0) -> SSCN:
@@ -56,20 +55,6 @@ def test_round_trip_fp16_default(tmp_path):
 def test_save_leaves_no_temporary_files(tmp_path):
     save_checkpoint(_tiny(), tmp_path / "model.safetensors")
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
-
-
-def test_interrupted_write_keeps_the_old_file(tmp_path):
-    path = tmp_path / "model.safetensors"
-    path.write_bytes(b"old")
-
-    def fail_halfway(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            handle.write(b"partial")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(path, fail_halfway)
-    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
 
 
 def _assert_checkpoint_error(path, match: str) -> None:
@@ -132,13 +117,3 @@ def test_not_an_sscn_checkpoint(tmp_path):
 def test_unreadable_config(tmp_path, tiny_weights, config_text):
     path = _with_config(tiny_weights, tmp_path / "bad-config.safetensors", config_text)
     _assert_checkpoint_error(path, "unreadable model config")
-
-
-def test_atomic_write_gives_ordinary_file_permissions(tmp_path):
-    umask = os.umask(0)
-    os.umask(umask)
-    target = tmp_path / "out.txt"
-    atomic_write(target, lambda tmp: Path(tmp).write_text("done"))
-    assert target.read_text() == "done"
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
-    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

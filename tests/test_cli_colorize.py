@@ -140,8 +140,8 @@ def test_pairs(run_sscn, photos, data_dir, fast, tmp_path):
     result = run_sscn("colorize", "--pairs", pairs, "-o", tmp_path / "out", *fast, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["done"] == 3
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["campus1.png", "ref_b.png"]
-    assert_same_lightness(rgb_of(photos / "flowers.jpg"), photos / "special.jpg")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["campus1.png", "ref_b.png", "special.jpg"]
+    assert_same_lightness(rgb_of(photos / "flowers.jpg"), tmp_path / "out" / "special.jpg")
 
 
 def test_stdin_targets(run_sscn, photos, data_dir, fast, tmp_path):

@@ -149,7 +149,7 @@ def test_cli_outputs_are_identical_on_two_runs(run_sscn, tiny_weights, photo_pat
     for run in ("a", "b"):
         result = run_sscn("evaluate", folder, "--weights", tiny_weights, "--size", SIZE,
                           "--methods", "sscn,welsh,copy-gray", "--sweep", "8:8",
-                          "--json", tmp_path / f"{run}.json", "--csv", tmp_path / f"{run}.csv",
+                          "--json-out", tmp_path / f"{run}.json", "--csv", tmp_path / f"{run}.csv",
                           "--sheet", tmp_path / f"{run}.png")
         assert result.returncode == 0, result.stderr
         assert result.stdout == ""
@@ -176,14 +176,14 @@ def test_cli_gate_sets_the_exit_code(run_sscn, photo_paths, tmp_path):
     assert "reinhard" in line and "below --min-psnr 60.00" in line
 
     passed = run_sscn("evaluate", folder, "--size", SIZE, "--methods", "copy-gray", "--min-psnr", 10,
-                      "--gate-method", "copy-gray", "--json", "-")
+                      "--gate-method", "copy-gray", "--json")
     assert passed.returncode == 0, passed.stderr
     assert json.loads(passed.stdout)["summary"]["copy-gray"]["mean"]["psnr"] > 10
 
 
 def test_cli_video(run_sscn, tiny_weights, data_dir, tmp_path):
     result = run_sscn("evaluate", data_dir / "tree-2s.mp4", "--weights", tiny_weights, "--size", SIZE,
-                      "--methods", "stage1,copy-gray", "--limit", 16, "--json", tmp_path / "video.json")
+                      "--methods", "stage1,copy-gray", "--limit", 16, "--json-out", tmp_path / "video.json")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "video.json").read_text())
     assert report["mode"] == "video" and report["reference"].startswith("middle frame")

@@ -77,7 +77,7 @@ def test_cli_pairs_identical_on_two_runs(run_sscn, tiny_weights, data_dir, pairs
     outputs = []
     for run in ("a", "b"):
         result = run_sscn("evaluate", "--pairs", pairs_csv, "--root", data_dir, "--weights", tiny_weights,
-                          "--size", SIZE, "--methods", "sscn,welsh,copy-gray", "--json", tmp_path / f"{run}.json",
+                          "--size", SIZE, "--methods", "sscn,welsh,copy-gray", "--json-out", tmp_path / f"{run}.json",
                           "--csv", tmp_path / f"{run}.csv", "--sheet", tmp_path / f"{run}.png")
         assert result.returncode == 0, result.stderr
         assert result.stdout == ""
@@ -105,7 +105,7 @@ def test_cli_pairs_gates(run_sscn, data_dir, pairs_csv):
     assert "reinhard mean over pairs ΔE00" in line and "above --max-de00 1.00" in line
     failed = run_sscn(*args, "--min-psnr", 60)
     assert failed.returncode == 1 and "below --min-psnr 60.00" in failed.stderr
-    passed = run_sscn(*args, "--max-de00", 60, "--min-psnr", 10, "--json", "-")
+    passed = run_sscn(*args, "--max-de00", 60, "--min-psnr", 10, "--json")
     assert passed.returncode == 0, passed.stderr
     assert json.loads(passed.stdout)["summary"]["reinhard"]["mean"]["de00"] <= 60
     assert passed.stderr.count("quality gate passed") == 2
@@ -115,7 +115,7 @@ def test_cli_pairs_tolerates_blank_lines_and_a_bom(run_sscn, data_dir, pairs_csv
     messy = tmp_path / "messy.csv"
     messy.write_bytes(b"\xef\xbb\xbf" + ROWS.replace("\n", "\n\n", 2).replace("\n", "\r\n").encode())
     reports = [json.loads(run_sscn("evaluate", "--pairs", path, "--root", data_dir, "--size", SIZE, "--methods",
-                                   "reinhard", "--json", "-").stdout) for path in (pairs_csv, messy)]
+                                   "reinhard", "--json").stdout) for path in (pairs_csv, messy)]
     assert reports[0]["pairs"] == reports[1]["pairs"] and len(reports[0]["pairs"]) == 3
 
 
@@ -168,7 +168,7 @@ class TestKeyframeProtocol:
     def test_cli(self, run_sscn, tiny_weights, data_dir, tmp_path):
         result = run_sscn("evaluate", data_dir / "tree-2s.mp4", "--keyframe", "0.5s", "--gaps", "1,0.5s,1s",
                           "--weights", tiny_weights, "--size", SIZE, "--methods", "stage1,copy-gray",
-                          "--json", tmp_path / "clip.json", "--sheet", tmp_path / "clip.png")
+                          "--json-out", tmp_path / "clip.json", "--sheet", tmp_path / "clip.png")
         assert result.returncode == 0, result.stderr
         report = json.loads((tmp_path / "clip.json").read_text())
         assert report["reference"] == "keyframe 0.5s (frame 8)" and report["keyframe_frame"] == 8

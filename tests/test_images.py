@@ -95,14 +95,34 @@ class TestReadErrors:
         (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
         assert "truncated" in self.error(tmp_path / "cut.jpg")
 
-    def test_too_wide(self, tmp_path):
-        Image.new("L", (20001, 2)).save(tmp_path / "wide.png")
-        assert "too large" in self.error(tmp_path / "wide.png")
+    def test_long_strip_is_fine(self, tmp_path):
+        Image.new("L", (30001, 2)).save(tmp_path / "wide.png")      # the bound is on pixels, not on a side
+        assert read_image(tmp_path / "wide.png").pixels.shape == (1, 2, 30001)
 
-    @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")   # as colorize_cli.images sets
     def test_too_many_pixels(self, tmp_path):
         Image.new("1", (14200, 14200)).save(tmp_path / "bomb.png")     # 201 Mpx, a few kB on disk
-        assert "too large" in self.error(tmp_path / "bomb.png")
+        message = self.error(tmp_path / "bomb.png")
+        assert "too large (14200x14200 = 202 Mpx; --max-pixels is 100 Mpx" in message
+
+    def test_max_pixels(self, tmp_path):
+        Image.new("L", (100, 100)).save(tmp_path / "small.png")
+        with pytest.raises(ImageError, match="--max-pixels is 0.005 Mpx"):
+            read_image(tmp_path / "small.png", max_pixels=5000)
+
+    def test_symlink_loop(self, tmp_path):
+        (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+        assert "cannot read (Too many levels of symbolic links)" in self.error(tmp_path / "loop.jpg")
+
+    def test_gray_icc_profile_is_dropped(self, tmp_path):
+        from PIL import ImageCms
+
+        gray_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+        gray_profile = gray_profile[:16] + b"GRAY" + gray_profile[20:]
+        Image.new("L", (8, 8)).save(tmp_path / "gray.png", icc_profile=gray_profile)
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        Image.new("RGB", (8, 8)).save(tmp_path / "rgb.png", icc_profile=srgb)
+        assert read_image(tmp_path / "gray.png").icc_profile is None
+        assert read_image(tmp_path / "rgb.png").icc_profile == srgb
 
     def test_float_mode_unsupported(self, tmp_path):
         Image.new("F", (8, 8)).save(tmp_path / "float.tif")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from colorize_cli.errors import CLIError
+from models.outputs import OutputError
 from colorize_cli.targets import check_outputs, discover, natural_key, plan_jobs, plan_pairs, read_pairs
 
 
@@ -107,13 +108,13 @@ def test_collision_refused(tmp_path):
 
 def test_output_equal_to_input_refused(shots):
     touch(shots / "c.png")
-    with pytest.raises(CLIError, match="output path is an input"):
+    with pytest.raises(OutputError, match="output path is an input"):
         check_outputs(plan([shots / "c.png"], out=str(shots)), [])
 
 
 def test_output_equal_to_reference_refused(shots):
     touch(shots / "a_color.png")
-    with pytest.raises(CLIError, match="output path is an input"):
+    with pytest.raises(OutputError, match="output path is an input"):
         check_outputs(plan([shots / "a.jpg"]), [shots / "a_color.png"])
 
 
@@ -121,7 +122,7 @@ class TestPairs:
     def test_rows(self, shots):
         csv = shots / "pairs.csv"
         csv.write_text("target,reference,output\na.jpg,frame_2.png,\nsub/b.jpg,frame_10.png,b_out.jpg\n")
-        jobs = plan_pairs(read_pairs(csv), None, None)
+        jobs = plan_pairs(csv, read_pairs(csv), None, None)
         assert [(j.source, j.reference, j.output) for j in jobs] == [
             (shots / "a.jpg", shots / "frame_2.png", shots / "a_color.png"),
             (shots / "sub" / "b.jpg", shots / "frame_10.png", shots / "b_out.jpg")]

@@ -28,10 +28,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from models.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.color import network_lab_to_rgb, rgb_to_network_lab
 from models.config import get_config
 from models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
+from models.outputs import atomic_write, check_output, remove_stale_parts
 from models.sscn import SSCN, SSCNOutput
 
 from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_seed
@@ -115,6 +116,10 @@ def resolve_train_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     return "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
+
+
+# The files of a run folder besides previews/ (written by rank 0)
+RUN_FILES = ("options.json", "metrics.jsonl", "last.pt", "model.safetensors")
 
 
 def check_options(options: TrainOptions) -> None:
@@ -416,6 +421,7 @@ class Trainer:
     def _open_metrics(self):
         """metrics.jsonl: a fresh run starts it; a resumed run drops lines logged after its checkpoint."""
         path = self.out / "metrics.jsonl"
+        check_output(path)      # a log appended line by line: guarded, but not written through a temporary file
         if not self.options.resume or not path.is_file():
             return path.open("w")
         kept = [line for line in path.read_text().splitlines()
@@ -431,8 +437,10 @@ class Trainer:
         """
         options, history = self.options, []
         if self.ddp.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "options.json").write_text(json.dumps(asdict(options), indent=2, default=str))
+            for folder in (self.out, self.out / "previews"):     # left by a run that was killed
+                remove_stale_parts(folder)
+            text = json.dumps(asdict(options), indent=2, default=str)
+            atomic_write(self.out / "options.json", lambda tmp: Path(tmp).write_text(text))
         metrics = self._open_metrics() if self.ddp.main else None
         started, images_since = time.perf_counter(), 0
         try:
