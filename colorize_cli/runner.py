@@ -177,6 +177,17 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
     an engine already loaded (`sscn bench` times a warm one); by default one is loaded from `settings`."""
     settings.check()
     summary = Summary()
+    pending = skip_existing(groups, settings, summary)
+    if pending:
+        colorizer = colorizer or load_colorizer(settings)
+        summary.colorizing_started = time.perf_counter()
+        with Display(sum(len(g.jobs) for g in pending), show_progress(pending, settings)) as display:
+            Engine(colorizer, settings, summary, display).run(pending)
+    return report(summary, settings)
+
+
+def skip_existing(groups: list[Group], settings: RunSettings, summary: Summary) -> list[Group]:
+    """Record the jobs whose output exists as skipped (unless --overwrite); the groups of the rest."""
     pending = []
     for group in groups:
         todo = []
@@ -187,14 +198,17 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
                 todo.append(job)
         if todo:
             pending.append(Group(group.set_reference, todo))
-    if pending:
-        total = sum(len(g.jobs) for g in pending)
-        show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending
-                                                                                 for j in g.jobs))
-        colorizer = colorizer or load_colorizer(settings)
-        summary.colorizing_started = time.perf_counter()
-        with Display(total, show) as display:
-            _Engine(colorizer, settings, summary, display).run(pending)
+    return pending
+
+
+def show_progress(pending: list[Group], settings: RunSettings) -> bool:
+    """A progress bar for more than one item (or a video), on a terminal, unless --quiet."""
+    several = sum(len(g.jobs) for g in pending) > 1 or any(j.video for g in pending for j in g.jobs)
+    return stderr_is_terminal() and not settings.quiet and several
+
+
+def report(summary: Summary, settings: RunSettings) -> int:
+    """Print the closing line (stderr) and the --json summary (stdout); return the exit code."""
     line = summary.line()
     if line and not settings.quiet:
         typer.echo(line, err=True)
@@ -212,7 +226,9 @@ def load_colorizer(settings: RunSettings, model: SSCN | None = None) -> Colorize
                      model=model, compile=settings.compile)
 
 
-class _Engine:
+class Engine:
+    """Runs groups of jobs through one loaded `Colorizer`, recording each item in `summary`."""
+
     def __init__(self, colorizer: Colorizer, settings: RunSettings, summary: Summary, display: Display) -> None:
         self.colorizer, self.settings, self.summary, self.display = colorizer, settings, summary, display
         self.batch_size = settings.batch_size
@@ -264,8 +280,12 @@ class _Engine:
 
         read_ahead()
         while reads:
+            # a batch is the next batch_size jobs, less those that cannot be read: which images share a
+            # forward pass (and so their bytes, to the last ulp) never depends on which other files are bad
             batch = []
-            while reads and len(batch) < self.batch_size:
+            for _ in range(self.batch_size):
+                if not reads:
+                    break
                 job, future = reads.popleft()
                 read_ahead()
                 try:
