@@ -44,6 +44,10 @@ def palette(
     quiet: bool = options.QUIET,
     json: bool = options.JSON,
     debug: bool = options.DEBUG,
+    ray: Optional[str] = options.RAY,
+    ray_actors: int = options.RAY_ACTORS,
+    ray_cpus: float = options.RAY_CPUS,
+    ray_gpus: Optional[float] = options.RAY_GPUS,
 ) -> None:
     """Colorize photos and videos with a colour palette instead of a reference photo. The colours are drawn as
     a swatch image (stripes as wide as their weights) that serves as the reference; targets, outputs and exit
@@ -71,9 +75,11 @@ def palette(
 
         from .images import write_image
         from .palettes import parse_colors, parse_weights, read_palette
+        from .ray_backend import RaySettings, run_on_ray
         from .runner import Group, RunSettings, run_groups
         from .targets import check_outputs, discover, plan_jobs
 
+        on_ray = RaySettings.from_options(ray, ray_actors, ray_cpus, ray_gpus)
         if palette_file is not None:
             chosen = read_palette(palette_file, count, seed)
             swatch_colors, swatch_weights = chosen.colors, chosen.weights
@@ -94,5 +100,6 @@ def palette(
         settings = RunSettings(weights=model, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
-        code = run_groups([Group(lambda colorizer: colorizer.set_reference(swatch), jobs)], settings)
+        groups = [Group(lambda colorizer: colorizer.set_reference(swatch), jobs)]
+        code = run_on_ray(groups, settings, on_ray) if on_ray else run_groups(groups, settings)
     raise typer.Exit(code)
