@@ -5,7 +5,8 @@ work units: `batch_size` consecutive images of one reference, or one video. The 
 whose `map_batches` runs on a pool of actors; each actor loads the weights once, keeps the encodings of the
 references it has met, and hands a unit to the local engine (`runner.Engine`), which decodes, colorizes and
 writes atomically on that node. A local run batches the same images together, so the outputs are the same
-bytes. The driver prints the errors and the progress as units come back, and the usual summary at the end.
+bytes (given the same torch thread count: CPU convolutions round by it). The driver prints the errors and the
+progress as units come back, and the usual summary at the end.
 
 Inputs and outputs are paths that every node sees (a shared filesystem). A long video runs on one actor.
 """
@@ -15,6 +16,8 @@ import collections
 import dataclasses
 import json
 import os
+import pickle
+import re
 import socket
 import time
 import warnings
@@ -144,8 +147,9 @@ def _run_units(ray, groups: list[Group], units: list[Unit], settings: RunSetting
             for index, unit in enumerate(units)]
     # one unit a block: Ray Data hands whole blocks to actors, so smaller blocks balance the pool
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
-    actor_settings = dataclasses.replace(settings, quiet=True, json=False,
-                                         device="cpu" if resources.gpus == 0 else settings.device,
+    # an actor without a GPU leaves its node's GPUs alone
+    device = "cpu" if resources.gpus == 0 and settings.device == "auto" else settings.device
+    actor_settings = dataclasses.replace(settings, quiet=True, json=False, device=device,
                                          workers=settings.workers or max(1, int(resources.cpus)))
     # the references (a decoded image, a swatch, or a path per --pairs reference) go once into the object
     # store, and each actor fetches them itself
@@ -164,14 +168,19 @@ def _run_units(ray, groups: list[Group], units: list[Unit], settings: RunSetting
     finished: dict[int, list[dict]] = {}
     try:
         for row in results.iter_rows():
+            if row["error"]:    # what stopped an actor (a CompileError, a full disk, ...) stops the run
+                raise pickle.loads(row["error"])
             items = json.loads(row["items"])
             finished[row["unit"]] = items
             for item in items:
                 if item["status"] == "failed":
                     display.error(item["error"])
                 display.advance(colorized=_colorized(item))
-    except ray.exceptions.RayError as error:
-        raise _user_error(error) from None
+    except ray.exceptions.RayError as error:        # Ray's own: a lost node, an actor killed for memory
+        if settings.debug:
+            raise
+        raise CLIError(f"the Ray run failed ({_first_line(error)}); finished outputs are kept, run it again to "
+                       "resume (--debug for details)") from None
     for unit in sorted(finished):       # the order of a local run, whatever order the actors finished in
         for item in finished[unit]:
             summary.images += _colorized(item)
@@ -199,17 +208,21 @@ def _quiet_ray_data(ray) -> None:
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     for handler in logging.getLogger("ray.data").handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setLevel(logging.ERROR)
+        if isinstance(handler, logging.StreamHandler):     # errors come back as one line of ours
+            handler.setLevel(logging.CRITICAL)
 
 
-def _user_error(error: Exception) -> Exception:
-    """The exception an actor raised (a CompileError, an OSError, ...), for the one-line report; Ray's own
-    error when there is none (a lost node, a dead actor)."""
-    cause = getattr(error, "cause", None)
-    while cause is not None and getattr(cause, "cause", None) is not None:
-        cause = cause.cause
-    return cause if isinstance(cause, Exception) else RuntimeError(f"Ray: {error}")
+def _first_line(error: Exception) -> str:
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
+    return next((line for line in lines if line), type(error).__name__)
+
+
+def _portable(error: Exception) -> bytes:
+    """`error` pickled for the driver to raise (as a RuntimeError with its text when it does not pickle)."""
+    try:
+        return pickle.dumps(error)
+    except Exception:   # an unpicklable attribute: keep the type's name and the message
+        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
 
 
 def _job_fields(job: Job) -> list:
@@ -231,6 +244,16 @@ class _EngineActor:
     unit through `runner.Engine` (decode, colorize, atomic write), answering with the unit's summary items."""
 
     def __init__(self, settings: RunSettings, references: list, threads: int, cwd: str | None) -> None:
+        self.settings = settings
+        self.failure = b""
+        try:
+            self._start(references, threads, cwd)
+        except Exception as error:      # reported by the driver as a local run reports it: one line
+            if settings.debug:
+                raise
+            self.failure = _portable(error)
+
+    def _start(self, references: list, threads: int, cwd: str | None) -> None:
         import ray
         import torch
 
@@ -241,21 +264,28 @@ class _EngineActor:
                 raise CLIError(f"{cwd}: no such folder on Ray node {socket.gethostname()}; relative paths need "
                                "the same folders on every node (or give absolute paths)") from None
         torch.set_num_threads(threads)
-        self.settings = settings
         [stored] = references
         self.references: list[Callable] = ray.get(stored)
-        self.colorizer = load_colorizer(settings)
+        self.colorizer = load_colorizer(self.settings)
         self.encodings: collections.OrderedDict[int, Any] = collections.OrderedDict()
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        group = int(batch["group"][0])
+        unit, group = int(batch["unit"][0]), int(batch["group"][0])
         jobs = [Job(Path(source), Path(output), video=bool(video), frames=bool(frames))
                 for source, output, video, frames in json.loads(str(batch["jobs"][0]))]
         summary = Summary()
-        Engine(self.colorizer, self.settings, summary, _Silent()).run([Group(self._encoded(group), jobs)])
-        return {"unit": np.array([int(batch["unit"][0])]), "items": np.array([json.dumps(summary.items)])}
+        failure = self.failure
+        if not failure:
+            try:
+                Engine(self.colorizer, self.settings, summary, _Silent()).run([Group(self._encoded(group), jobs)])
+            except Exception as error:
+                if self.settings.debug:
+                    raise
+                failure = _portable(error)
+        return {"unit": np.array([unit]), "items": np.array([json.dumps(summary.items)]),
+                "error": np.array([failure], dtype=object)}
 
     def _encoded(self, group: int) -> Callable:
         """The group's set_reference, encoding its reference on this actor only the first time."""

@@ -27,6 +27,18 @@ def ray_address():
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Local runs (in this process) with the one torch thread of a 1-CPU actor: CPU convolutions round
+    differently with the thread count."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def fast(tiny_weights) -> list[str]:
     return ["--weights", str(tiny_weights), "--size", "64", "--batch-size", "4"]
@@ -61,9 +73,9 @@ def test_folder_matches_a_local_run_and_a_rerun_skips(ray_address, run_sscn, fol
     ref = data_dir / "campus2.jpg"
     local = invoke("colorize", folder, "--ref", ref, "-o", tmp_path / "local", *fast, "--json")
     assert local.exit_code == 1, local.output
-    # the installed command, a second driver joining the cluster by its address, two actors
+    # the installed command, a second driver joining the cluster by its address, two 1-CPU actors
     on_ray = run_sscn("colorize", folder, "--ref", ref, "-o", tmp_path / "ray", *fast, "--json",
-                      "--ray", ray_address, "--ray-actors", 2)
+                      "--ray", ray_address, "--ray-actors", 2, "--ray-cpus", 1)
     assert on_ray.returncode == 1, on_ray.stderr
     assert on_ray.stderr.splitlines()[0] == f"sscn: error: {folder / 'scan07b.jpg'}: not an image (or a format " \
                                             "that cannot be read)"
@@ -149,3 +161,22 @@ def test_actor_resources(cluster, options, device, expected):
 def test_actor_resources_beyond_the_cluster_is_one_line():
     with pytest.raises(CLIError, match="4 Ray actors need 8 CPUs; the cluster has 2"):
         _actor_resources({"CPU": 2.0}, RaySettings("auto", actors=4, cpus=2), "auto", units=100)
+
+
+def test_what_stops_an_actor_comes_back_to_the_driver(ray_address, tmp_path):
+    """A failure outside any one file (here: weights gone from the node) returns as the exception itself,
+    which the driver raises for the usual one-line report."""
+    import pickle
+
+    import numpy as np
+    import ray
+
+    from colorize_cli.ray_backend import _EngineActor
+    from colorize_cli.runner import RunSettings
+
+    settings = RunSettings(weights=tmp_path / "gone.safetensors", size=64)
+    actor = _EngineActor(settings, [ray.put([print])], threads=1, cwd=None)
+    row = actor({"unit": np.array([3]), "group": np.array([0]), "jobs": np.array(["[]"])})
+    assert row["unit"][0] == 3 and json.loads(row["items"][0]) == []
+    error = pickle.loads(row["error"][0])
+    assert isinstance(error, ValueError) and str(error) == f"{tmp_path / 'gone.safetensors'}: weights file not found"
