@@ -34,7 +34,7 @@ JSON = typer.Option(False, "--json", help="Print a JSON summary (counts, timing,
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
 RAY = typer.Option(
     None, "--ray", metavar="ADDRESS", show_default=False,
-    help="Run on Ray (pip install 'sscn[ray]'): 'auto' joins RAY_ADDRESS, else the cluster `ray start` made on "
+    help="Run on Ray (needs the `ray` extra of sscn): 'auto' joins RAY_ADDRESS, else the cluster `ray start` made on "
          "this machine, else starts a local Ray; 'local' starts a local Ray; or a cluster address "
          "(HOST:6379, ray://HOST:10001). Paths must be visible to every node.")
 RAY_ACTORS = typer.Option(0, "--ray-actors", help="Engines (Ray actors) with --ray; 0: one per GPU, or one per "
