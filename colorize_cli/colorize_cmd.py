@@ -38,6 +38,10 @@ def colorize(
     quiet: bool = options.QUIET,
     json: bool = options.JSON,
     debug: bool = options.DEBUG,
+    ray: Optional[str] = options.RAY,
+    ray_actors: int = options.RAY_ACTORS,
+    ray_cpus: float = options.RAY_CPUS,
+    ray_gpus: Optional[float] = options.RAY_GPUS,
 ) -> None:
     """Colorize grayscale (or colour) photos and videos with the colours of a reference image.
 
@@ -61,6 +65,8 @@ def colorize(
       sscn colorize street.mp4 --ref colour.jpg --frames frames/
 
       sscn colorize old.jpg --ref colour.jpg --quiet --json
+
+      sscn colorize /shared/scans/ --ref colour.jpg -o /shared/colored/ --ray auto   (on a Ray cluster)
     """
     with reported_errors(debug):
         if pairs is not None and (targets or ref is not None):
@@ -70,6 +76,7 @@ def colorize(
         if pairs is None and ref is None:
             raise CLIError("--ref REFERENCE is required (or use --pairs FILE)")
         from .images import ImageError, read_image
+        from .ray_backend import RaySettings, run_on_ray
         from .runner import Group, RunSettings, run_groups
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
@@ -77,6 +84,7 @@ def colorize(
                                dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
                                compile=compile, overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         settings.check()
+        on_ray = RaySettings.from_options(ray, ray_actors, ray_cpus, ray_gpus)
         if pairs is not None:
             rows = read_pairs(pairs)
             jobs = plan_pairs(pairs, rows, out, frames)
@@ -95,7 +103,7 @@ def colorize(
             except ImageError as error:
                 raise CLIError(f"reference {error}") from None
             groups = [Group(lambda colorizer: colorizer.set_reference(reference), jobs)]
-        code = run_groups(groups, settings)
+        code = run_on_ray(groups, settings, on_ray) if on_ray else run_groups(groups, settings)
     raise typer.Exit(code)
 
 

@@ -78,3 +78,15 @@ OVERWRITE = flag("--overwrite", help="Redo outputs that already exist (default: 
 QUIET = flag("--quiet", "-q", help="No progress bar and no summary; errors are still printed.")
 JSON = flag("--json", help="Print a JSON summary (counts, timing, every item) on stdout.")
 DEBUG = flag("--debug", help="Show tracebacks.")
+RAY = typer.Option(
+    None, "--ray", metavar="ADDRESS", show_default=False,
+    help="Run on Ray (needs the `ray` extra of sscn): 'auto' joins RAY_ADDRESS, else the cluster `ray start` made on "
+         "this machine, else starts a local Ray; 'local' starts a local Ray; or a cluster address "
+         "(HOST:6379, ray://HOST:10001). Paths must be visible to every node.")
+RAY_ACTORS = typer.Option(0, "--ray-actors", help="Engines (Ray actors) with --ray; 0: one per GPU, or one per "
+                                                  "--ray-cpus CPUs on a cluster without GPUs.")
+RAY_CPUS = typer.Option(0.0, "--ray-cpus", help="CPUs per actor with --ray (its torch and decoding threads); "
+                                                "0: the cluster's CPUs per GPU, or 1 without GPUs.")
+RAY_GPUS = typer.Option(None, "--ray-gpus", show_default=False,
+                        help="GPUs per actor with --ray, e.g. 0.5 for two engines a GPU (default: 1 where the "
+                             "cluster has GPUs, else 0).")

@@ -45,6 +45,10 @@ def palette(
     quiet: bool = options.QUIET,
     json: bool = options.JSON,
     debug: bool = options.DEBUG,
+    ray: Optional[str] = options.RAY,
+    ray_actors: int = options.RAY_ACTORS,
+    ray_cpus: float = options.RAY_CPUS,
+    ray_gpus: Optional[float] = options.RAY_GPUS,
 ) -> None:
     """Colorize photos and videos with a colour palette instead of a reference photo.
 
@@ -73,6 +77,7 @@ def palette(
 
         from .images import write_image
         from .palettes import parse_colors, parse_weights, read_palette
+        from .ray_backend import RaySettings, run_on_ray
         from .runner import Group, RunSettings, run_groups
         from .targets import check_outputs, discover, plan_jobs
 
@@ -85,6 +90,7 @@ def palette(
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
         check_outputs(jobs, [palette_file, model], {"--save-reference": save_reference} if save_reference else None)
+        on_ray = RaySettings.from_options(ray, ray_actors, ray_cpus, ray_gpus)
         if palette_file is not None:
             chosen = read_palette(palette_file, count, seed)
             swatch_colors, swatch_weights = chosen.colors, chosen.weights
@@ -97,5 +103,6 @@ def palette(
             write_image(save_reference, swatch)
         if not jobs:
             raise typer.Exit(0)
-        code = run_groups([Group(lambda colorizer: colorizer.set_reference(swatch), jobs)], settings)
+        groups = [Group(lambda colorizer: colorizer.set_reference(swatch), jobs)]
+        code = run_on_ray(groups, settings, on_ray) if on_ray else run_groups(groups, settings)
     raise typer.Exit(code)

@@ -211,6 +211,17 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
     settings.check()
     settings.check_jobs([job for group in groups for job in group.jobs])
     summary = Summary()
+    pending = skip_existing(groups, settings, summary)
+    if pending:
+        colorizer = colorizer or load_colorizer(settings)
+        summary.colorizing_started = time.perf_counter()
+        with Display(sum(len(g.jobs) for g in pending), show_progress(pending, settings)) as display:
+            Engine(colorizer, settings, summary, display).run(pending)
+    return report(summary, settings)
+
+
+def skip_existing(groups: list[Group], settings: RunSettings, summary: Summary) -> list[Group]:
+    """Record the jobs whose output exists as skipped (unless --overwrite); the groups of the rest."""
     pending = []
     for group in groups:
         todo = []
@@ -221,14 +232,17 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
                 todo.append(job)
         if todo:
             pending.append(Group(group.set_reference, todo))
-    if pending:
-        total = sum(len(g.jobs) for g in pending)
-        show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending
-                                                                                 for j in g.jobs))
-        colorizer = colorizer or load_colorizer(settings)
-        summary.colorizing_started = time.perf_counter()
-        with Display(total, show) as display:
-            _Engine(colorizer, settings, summary, display).run(pending)
+    return pending
+
+
+def show_progress(pending: list[Group], settings: RunSettings) -> bool:
+    """A progress bar for more than one item (or a video), on a terminal, unless --quiet."""
+    several = sum(len(g.jobs) for g in pending) > 1 or any(j.video for g in pending for j in g.jobs)
+    return stderr_is_terminal() and not settings.quiet and several
+
+
+def report(summary: Summary, settings: RunSettings) -> int:
+    """Print the closing line (stderr) and the --json summary (stdout); return the exit code."""
     line = summary.line()
     if line and not settings.quiet:
         typer.echo(line, err=True)
@@ -246,7 +260,24 @@ def load_colorizer(settings: RunSettings, model: SSCN | None = None) -> Colorize
                      model=model, compile=settings.compile)
 
 
-class _Engine:
+def split_by_pixels(group: list[tuple[Job, Picture]], max_pixels: int) -> list[list[tuple[Job, Picture]]]:
+    """Consecutive batches of `group` holding at most `max_pixels` pixels each (a single larger image alone):
+    memory follows the batch's pixels, not its count."""
+    batches: list[list[tuple[Job, Picture]]] = []
+    pixels = 0
+    for item in group:
+        size = item[1].pixels[0].numel()
+        if not batches or pixels + size > max_pixels:
+            batches.append([])
+            pixels = 0
+        batches[-1].append(item)
+        pixels += size
+    return batches
+
+
+class Engine:
+    """Runs groups of jobs through one loaded `Colorizer`, recording each item in `summary`."""
+
     def __init__(self, colorizer: Colorizer, settings: RunSettings, summary: Summary, display: Display) -> None:
         self.colorizer, self.settings, self.summary, self.display = colorizer, settings, summary, display
         self.batch_size = settings.batch_size
@@ -297,42 +328,41 @@ class _Engine:
                 reads.append((job, self.readers.submit(read_image, job.source, self.settings.max_pixels)))
 
         read_ahead()
-        decoded: collections.deque[tuple[Job, Picture]] = collections.deque()
-        while reads or decoded:
-            batch, pixels = [], 0
-            while (decoded or reads) and len(batch) < self.batch_size:
-                if not decoded:
-                    job, future = reads.popleft()
-                    read_ahead()
-                    try:
-                        decoded.append((job, future.result()))
-                    except ImageError as error:
-                        self._failed(job, str(error))
-                        continue
-                size = decoded[0][1].pixels[0].numel()
-                if batch and pixels + size > self.settings.max_pixels:
-                    break       # memory follows the batch's pixels: a batch holds at most --max-pixels
-                batch.append(decoded.popleft())
-                pixels += size
-            if not batch:
-                continue
-            try:
-                results = self.colorizer.colorize([picture.pixels for _, picture in batch])
-            except CompileError:
-                raise               # the same for every batch: one line and exit 2, not an error per file
-            except (RuntimeError, ValueError) as error:
-                if self.settings.debug:
-                    raise
-                for job, _ in batch:
-                    self._failed(job, f"{job.source}: colorization failed ({error})")
-                continue
-            for (job, picture), result in zip(batch, results):
-                writes.append((job, self.writers.submit(write_image, job.output, result.rgb, picture.alpha,
-                                                        picture.icc_profile)))
-            while writes and (len(writes) > window or writes[0][1].done()):
-                self._finish_write(*writes.popleft())
+        while reads:
+            # a group is the next batch_size jobs, less those that cannot be read: which images share a
+            # forward pass (and so their bytes, to the last ulp) never depends on which other files are bad
+            group = []
+            for _ in range(self.batch_size):
+                if not reads:
+                    break
+                job, future = reads.popleft()
+                read_ahead()
+                try:
+                    group.append((job, future.result()))
+                except ImageError as error:
+                    self._failed(job, str(error))
+            for batch in split_by_pixels(group, self.settings.max_pixels):
+                self._colorize_batch(batch, writes)
+                while writes and (len(writes) > window or writes[0][1].done()):
+                    self._finish_write(*writes.popleft())
         while writes:
             self._finish_write(*writes.popleft())
+
+    def _colorize_batch(self, batch: list[tuple[Job, Picture]], writes: collections.deque) -> None:
+        """One forward pass; each result goes to a writer thread (its future appended to `writes`)."""
+        try:
+            results = self.colorizer.colorize([picture.pixels for _, picture in batch])
+        except CompileError:
+            raise               # the same for every batch: one line and exit 2, not an error per file
+        except (RuntimeError, ValueError) as error:
+            if self.settings.debug:
+                raise
+            for job, _ in batch:
+                self._failed(job, f"{job.source}: colorization failed ({error})")
+            return
+        for (job, picture), result in zip(batch, results):
+            writes.append((job, self.writers.submit(write_image, job.output, result.rgb, picture.alpha,
+                                                    picture.icc_profile)))
 
     def _finish_write(self, job: Job, future: Future) -> None:
         try:
