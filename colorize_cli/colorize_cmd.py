@@ -13,8 +13,12 @@ from .errors import CLIError, reported_errors
 
 def colorize(
     targets: Optional[list[str]] = options.TARGETS,
-    ref: Optional[Path] = typer.Option(None, "--ref", show_default=False,
-                                       help="Colour reference image (encoded once for all targets)."),
+    ref: Optional[list[Path]] = typer.Option(
+        None, "--ref", show_default=False,
+        help="Colour reference image (encoded once for all targets); repeat it to pool several references."),
+    ref_budget: str = typer.Option(
+        "each", "--ref-budget",
+        help="Several --ref: 'each' attends to top-k + r positions of every reference, 'shared' to k + r in all."),
     pairs: Optional[Path] = typer.Option(
         None, "--pairs", show_default=False,
         help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV."),
@@ -55,21 +59,27 @@ def colorize(
 
       sscn colorize street.mp4 --ref colour.jpg -o street_color.mp4
 
+      sscn colorize scans/ --ref beach.jpg --ref dunes.jpg -o colored/    (references pooled)
+
       sscn colorize street.mp4 --ref colour.jpg --frames frames/
 
       sscn colorize old.jpg --ref colour.jpg --quiet --json
     """
     with reported_errors(debug):
-        if pairs is not None and (targets or ref is not None):
+        if pairs is not None and (targets or ref):
             raise CLIError("--pairs replaces TARGET and --ref; give one or the other")
         if pairs is None and not targets:
             raise CLIError("give one or more targets (files, folders, videos or -) or --pairs FILE")
-        if pairs is None and ref is None:
+        if pairs is None and not ref:
             raise CLIError("--ref REFERENCE is required (or use --pairs FILE)")
+        from models.references import BUDGETS
+
         from .images import ImageError, read_image
         from .runner import Group, RunSettings, run_groups
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
+        if ref_budget not in BUDGETS:
+            raise CLIError(f"--ref-budget must be one of {', '.join(BUDGETS)} (got {ref_budget!r})")
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
@@ -83,13 +93,13 @@ def colorize(
             groups = [Group(_reference_from_file(reference), group) for reference, group in by_reference.items()]
         else:
             try:
-                reference = read_image(ref).pixels
+                references = [read_image(path).pixels for path in ref]
             except ImageError as error:
                 raise CLIError(f"reference {error}") from None
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, [ref])
-            groups = [Group(lambda colorizer: colorizer.set_reference(reference), jobs)]
+            check_outputs(jobs, ref)
+            groups = [Group(lambda colorizer: colorizer.set_references(references, ref_budget), jobs)]
         code = run_groups(groups, settings)
     raise typer.Exit(code)
 
