@@ -19,9 +19,16 @@ def colorize(
     ref_budget: str = typer.Option(
         "each", "--ref-budget",
         help="Several --ref: 'each' attends to top-k + r positions of every reference, 'shared' to k + r in all."),
+    ref_dir: Optional[Path] = typer.Option(
+        None, "--ref-dir", show_default=False,
+        help="Library folder of colour photos: each target gets its most similar one(s) (described once, cached)."),
+    ref_count: int = typer.Option(1, "--ref-count", help="--ref-dir: references pooled per target."),
+    match_by: str = typer.Option("pooled", "--match-by",
+                                 help="--ref-dir similarity: 'pooled' (global features) or 'cam' (CAM-weighted)."),
     pairs: Optional[Path] = typer.Option(
         None, "--pairs", show_default=False,
-        help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV."),
+        help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV; "
+             "a reference that is a folder is a library (as --ref-dir)."),
     out: Optional[str] = options.OUT,
     recursive: bool = options.RECURSIVE,
     frames: Optional[Path] = options.FRAMES,
@@ -66,20 +73,30 @@ def colorize(
       sscn colorize old.jpg --ref colour.jpg --quiet --json
     """
     with reported_errors(debug):
-        if pairs is not None and (targets or ref):
+        if pairs is not None and (targets or ref or ref_dir):
             raise CLIError("--pairs replaces TARGET and --ref; give one or the other")
         if pairs is None and not targets:
             raise CLIError("give one or more targets (files, folders, videos or -) or --pairs FILE")
-        if pairs is None and not ref:
-            raise CLIError("--ref REFERENCE is required (or use --pairs FILE)")
+        if pairs is None and not ref and ref_dir is None:
+            raise CLIError("--ref REFERENCE or --ref-dir FOLDER is required (or use --pairs FILE)")
+        if ref and ref_dir is not None:
+            raise CLIError("give --ref files or one --ref-dir library, not both")
+        if ref_count < 1:
+            raise CLIError(f"--ref-count must be at least 1 (got {ref_count})")
+        from models.library import DESCRIPTORS
         from models.references import BUDGETS
 
         from .images import ImageError, read_image
-        from .runner import Group, RunSettings, run_groups
+        from .library_match import LibrarySettings, library_photos, match_groups
+        from .runner import Group, RunSettings, load_colorizer, run_groups
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
         if ref_budget not in BUDGETS:
             raise CLIError(f"--ref-budget must be one of {', '.join(BUDGETS)} (got {ref_budget!r})")
+        if match_by not in DESCRIPTORS:
+            raise CLIError(f"--match-by must be one of {', '.join(DESCRIPTORS)} (got {match_by!r})")
+        library = LibrarySettings(ref_count, ref_budget, match_by)
+        colorizer = None        # loaded by run_groups, or before it when targets are matched to a library
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
@@ -90,7 +107,23 @@ def colorize(
             by_reference: dict[Path, list] = {}
             for job in jobs:
                 by_reference.setdefault(job.reference, []).append(job)
-            groups = [Group(_reference_from_file(reference), group) for reference, group in by_reference.items()]
+            libraries = {folder: group for folder, group in by_reference.items() if folder.is_dir()}
+            groups = [Group(_reference_from_file(reference), group) for reference, group in by_reference.items()
+                      if reference not in libraries]
+            if libraries:
+                for folder in libraries:
+                    library_photos(folder)      # an empty library fails before the model loads
+                settings.check()
+                colorizer = load_colorizer(settings)
+                groups += match_groups(colorizer, libraries, library)
+        elif ref_dir is not None:
+            photos = library_photos(ref_dir)
+            exclude = [Path(p) for p in (out, frames) if p is not None]
+            jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
+            check_outputs(jobs, photos)
+            settings.check()
+            colorizer = load_colorizer(settings)
+            groups = match_groups(colorizer, {ref_dir: jobs}, library)
         else:
             try:
                 references = [read_image(path).pixels for path in ref]
@@ -99,8 +132,8 @@ def colorize(
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
             check_outputs(jobs, ref)
-            groups = [Group(lambda colorizer: colorizer.set_references(references, ref_budget), jobs)]
-        code = run_groups(groups, settings)
+            groups = [Group(lambda engine: engine.set_references(references, ref_budget), jobs)]
+        code = run_groups(groups, settings, colorizer)
     raise typer.Exit(code)
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
@@ -74,6 +74,7 @@ class Group:
     """Jobs sharing one reference; `set_reference` encodes it (once) and may raise ValueError / ImageError."""
     set_reference: Callable[[Colorizer], None]
     jobs: list[Job]
+    notes: dict[Path, dict] = field(default_factory=dict)   # extra --json fields per job source (--ref-dir)
 
 
 class RateColumn(ProgressColumn):
@@ -130,12 +131,14 @@ class Summary:
         self.items: list[dict] = []
         self.counts = collections.Counter()
         self.images = 0                # images and video frames colorized
+        self.notes: dict[Path, dict] = {}   # Group.notes of every group
 
     def record(self, job: Job, status: str, error: str | None = None, frames: int | None = None) -> None:
         self.counts[status] += 1
         item = {"input": str(job.source), "output": str(job.output), "status": status}
         if frames is not None:
             item["frames"] = frames
+        item.update(self.notes.get(job.source, {}))
         if error:
             item["error"] = error
         self.items.append(item)
@@ -179,6 +182,7 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
     summary = Summary()
     pending = []
     for group in groups:
+        summary.notes.update(group.notes)
         todo = []
         for job in group.jobs:
             if _exists(job) and not settings.overwrite:
@@ -186,7 +190,7 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
             else:
                 todo.append(job)
         if todo:
-            pending.append(Group(group.set_reference, todo))
+            pending.append(Group(group.set_reference, todo, group.notes))
     if pending:
         total = sum(len(g.jobs) for g in pending)
         show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending

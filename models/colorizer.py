@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import default_weights_path, load_checkpoint
-from .color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lightness
+from .color import (denormalize_ab, lab_to_rgb_keep_lightness, network_lab_to_rgb, normalize_l,
+                    rgb_to_lightness)
 from .ldt import check_selection
+from .library import describe
 from .palette import palette_image
 from .references import encode_references
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
@@ -173,6 +175,16 @@ class Colorizer:
             self.reference = encode_references(self.model, [self._reference_rgb(image) for image in images],
                                                self.k, self.r, self.dense, generator, budget)
         return self.reference
+
+    @torch.inference_mode()
+    def describe(self, image: torch.Tensor, descriptor: str = "pooled") -> torch.Tensor:
+        """A target or reference (1|3, H, W) -> its unit descriptor (D,) for reference matching, seen gray
+        (models.library): L at the working size with ab = 0."""
+        lightness = self._to_working(rgb_to_lightness(image_to_float(image).to(self.device)[None]))  # (1,1,S,S)
+        l_norm = normalize_l(lightness.clamp(0.0, 100.0))
+        gray = network_lab_to_rgb(l_norm, l_norm.new_zeros(1, 2, self.size, self.size))              # (1,3,S,S)
+        with self._autocast():
+            return describe(self.model, gray, descriptor)[0]
 
     def set_palette(self, colors: list[tuple[int, int, int]], weights: list[float] | None = None) -> torch.Tensor:
         """Use a swatch image built from `colors` (RGB 0-255) as the reference; returns that image (3, S, S)."""
