@@ -13,9 +13,10 @@ from .errors import CLIError, reported_errors
 
 def colorize(
     targets: Optional[list[str]] = options.TARGETS,
-    ref: Optional[list[Path]] = typer.Option(
+    ref: Optional[list[str]] = typer.Option(
         None, "--ref", show_default=False,
-        help="Colour reference image (encoded once for all targets); repeat it to pool several references."),
+        help="Colour reference image (encoded once for all targets); repeat it to pool several references. "
+             "Videos: FILE@TIME (seconds, MM:SS or HH:MM:SS) gives the shot at TIME its own reference."),
     ref_budget: str = typer.Option(
         "each", "--ref-budget",
         help="Several --ref: 'each' attends to top-k + r positions of every reference, 'shared' to k + r in all."),
@@ -25,6 +26,9 @@ def colorize(
     ref_count: int = typer.Option(1, "--ref-count", help="--ref-dir: references pooled per target."),
     match_by: str = typer.Option("pooled", "--match-by",
                                  help="--ref-dir similarity: 'pooled' (global features) or 'cam' (CAM-weighted)."),
+    shot_threshold: float = typer.Option(
+        0.35, "--shot-threshold",
+        help="Videos with FILE@TIME references or --ref-dir: lightness-histogram distance (0-1) that starts a shot."),
     pairs: Optional[Path] = typer.Option(
         None, "--pairs", show_default=False,
         help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV; "
@@ -68,6 +72,10 @@ def colorize(
 
       sscn colorize scans/ --ref beach.jpg --ref dunes.jpg -o colored/    (references pooled)
 
+      sscn colorize film.mp4 --ref street.jpg@0 --ref harbour.jpg@01:23.5 -o film_color.mp4   (per shot)
+
+      sscn colorize scans/ film.mp4 --ref-dir library/ -o colored/   (best match per photo and per shot)
+
       sscn colorize street.mp4 --ref colour.jpg --frames frames/
 
       sscn colorize old.jpg --ref colour.jpg --quiet --json
@@ -87,8 +95,9 @@ def colorize(
         from models.references import BUDGETS
 
         from .images import ImageError, read_image
-        from .library_match import LibrarySettings, library_photos, match_groups
+        from .library_match import LibrarySettings, library_photos, match_groups, open_index
         from .runner import Group, RunSettings, load_colorizer, run_groups
+        from .shots import library_choice, parse_reference, shot_group, timed_choice
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
         if ref_budget not in BUDGETS:
@@ -123,16 +132,25 @@ def colorize(
             check_outputs(jobs, photos)
             settings.check()
             colorizer = load_colorizer(settings)
-            groups = match_groups(colorizer, {ref_dir: jobs}, library)
+            groups = match_groups(colorizer, {ref_dir: [job for job in jobs if not job.video]}, library)
+            videos = [job for job in jobs if job.video]
+            if videos:
+                choose = library_choice(open_index(colorizer, ref_dir, library), ref_count)
+                groups += [shot_group(job, shot_threshold, choose, ref_budget) for job in videos]
         else:
+            timed = [parse_reference(spec) for spec in ref]
+            paths = [path for path, _ in timed]
             try:
-                references = [read_image(path).pixels for path in ref]
+                references = [read_image(path).pixels for path in paths]
             except ImageError as error:
                 raise CLIError(f"reference {error}") from None
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, ref)
-            groups = [Group(lambda engine: engine.set_references(references, ref_budget), jobs)]
+            check_outputs(jobs, paths)
+            per_shot = [job for job in jobs if job.video and any(time is not None for _, time in timed)]
+            groups = [Group(lambda engine: engine.set_references(references, ref_budget),
+                            [job for job in jobs if job not in per_shot])]
+            groups += [shot_group(job, shot_threshold, timed_choice(timed), ref_budget) for job in per_shot]
         code = run_groups(groups, settings, colorizer)
     raise typer.Exit(code)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -31,6 +32,11 @@ from models.colorizer import CompileError, batched, resolve_device, resolve_prec
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
 from .images import ImageError, read_image, to_uint8, write_image
 from .targets import Job
+
+if TYPE_CHECKING:
+    import torch
+
+    from .shots import ShotSchedule
 from .video import VIDEO_OUTPUT_FORMATS, FrameReader, FrameWriter, VideoError, probe, stop_all
 
 FRAME_NAME = "frame_{:06d}.png"
@@ -75,6 +81,7 @@ class Group:
     set_reference: Callable[[Colorizer], None]
     jobs: list[Job]
     notes: dict[Path, dict] = field(default_factory=dict)   # extra --json fields per job source (--ref-dir)
+    schedule: "ShotSchedule | None" = None   # videos: a reference per shot (colorize_cli.shots)
 
 
 class RateColumn(ProgressColumn):
@@ -190,7 +197,7 @@ def run_groups(groups: list[Group], settings: RunSettings, colorizer: Colorizer 
             else:
                 todo.append(job)
         if todo:
-            pending.append(Group(group.set_reference, todo, group.notes))
+            pending.append(Group(group.set_reference, todo, group.notes, group.schedule))
     if pending:
         total = sum(len(g.jobs) for g in pending)
         show = stderr_is_terminal() and not settings.quiet and (total > 1 or any(j.video for g in pending
@@ -221,6 +228,7 @@ class _Engine:
         self.colorizer, self.settings, self.summary, self.display = colorizer, settings, summary, display
         self.batch_size = settings.batch_size
         self.workers = settings.workers or min(8, os.cpu_count() or 1)
+        self.schedule: ShotSchedule | None = None     # the current group's
 
     def run(self, groups: list[Group]) -> None:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sscn-read") as readers, \
@@ -237,6 +245,7 @@ class _Engine:
                 raise
 
     def _run_group(self, group: Group) -> None:
+        self.schedule = group.schedule
         try:
             group.set_reference(self.colorizer)
         except ValueError as error:
@@ -331,6 +340,12 @@ class _Engine:
                   if keep is None or keep(index))
         return prefetch(batched(frames, self.batch_size), depth=2)
 
+    def _colorize_frames(self, batch: list[tuple[int, torch.Tensor]]) -> list:
+        """(1-based index, (3, H, W) frame) pairs of a video -> results, shot by shot when the group says so."""
+        if self.schedule is None:
+            return self.colorizer.colorize([frame for _, frame in batch])
+        return self.schedule.colorize(self.colorizer, batch)
+
     def _video_to_file(self, job: Job, info) -> int:
         count = 0
 
@@ -355,7 +370,7 @@ class _Engine:
             pending: collections.deque[Future] = collections.deque()
             try:
                 for batch in self._frame_batches(reader):
-                    results = self.colorizer.colorize([frame for _, frame in batch])
+                    results = self._colorize_frames(batch)
                     pending.append(encoder.submit(_write_frames, writer, results))
                     while len(pending) > 2 or (pending and pending[0].done()):
                         pending.popleft().result()
@@ -379,7 +394,7 @@ class _Engine:
         writes: collections.deque[Future] = collections.deque()
         with FrameReader(job.source, info) as reader:
             for batch in self._frame_batches(reader, missing):
-                results = self.colorizer.colorize([frame for _, frame in batch])
+                results = self._colorize_frames(batch)
                 for (index, _), result in zip(batch, results):
                     writes.append(self.writers.submit(write_image, job.output / FRAME_NAME.format(index),
                                                       result.rgb))
