@@ -27,7 +27,7 @@ def colorize(
     match_by: str = typer.Option("pooled", "--match-by",
                                  help="--ref-dir similarity: 'pooled' (global features) or 'cam' (CAM-weighted)."),
     shot_threshold: float = typer.Option(
-        0.35, "--shot-threshold",
+        0.2, "--shot-threshold",
         help="Videos with FILE@TIME references or --ref-dir: lightness-histogram distance (0-1) that starts a shot."),
     pairs: Optional[Path] = typer.Option(
         None, "--pairs", show_default=False,

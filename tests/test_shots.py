@@ -37,7 +37,7 @@ def two_shot_clip(tmp_path_factory, data_dir) -> Path:
 
 
 def test_cut_found_within_one_frame(two_shot_clip):
-    shots = detect_shots(two_shot_clip, probe(two_shot_clip), threshold=0.35)
+    shots = detect_shots(two_shot_clip, probe(two_shot_clip), threshold=0.2)
     assert len(shots.starts) == 2 and shots.starts[0] == 0 and abs(shots.starts[1] - CUT) <= 1
     assert len(shots.first_frames) == 2 and shots.fps == 12
 
