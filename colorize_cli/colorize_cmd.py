@@ -95,9 +95,9 @@ def colorize(
         from models.references import BUDGETS
 
         from .images import ImageError, read_image
-        from .library_match import LibrarySettings, library_photos, match_groups, open_index
+        from .library_match import LibrarySettings, library_photos
         from .runner import Group, RunSettings, load_colorizer, run_groups
-        from .shots import library_choice, parse_reference, shot_group, timed_choice
+        from .shots import parse_reference, shot_group, timed_choice
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
         if ref_budget not in BUDGETS:
@@ -124,7 +124,7 @@ def colorize(
                     library_photos(folder)      # an empty library fails before the model loads
                 settings.check()
                 colorizer = load_colorizer(settings)
-                groups += match_groups(colorizer, libraries, library)
+                groups += _library_groups(colorizer, libraries, library, shot_threshold)
         elif ref_dir is not None:
             photos = library_photos(ref_dir)
             exclude = [Path(p) for p in (out, frames) if p is not None]
@@ -132,11 +132,7 @@ def colorize(
             check_outputs(jobs, photos)
             settings.check()
             colorizer = load_colorizer(settings)
-            groups = match_groups(colorizer, {ref_dir: [job for job in jobs if not job.video]}, library)
-            videos = [job for job in jobs if job.video]
-            if videos:
-                choose = library_choice(open_index(colorizer, ref_dir, library), ref_count)
-                groups += [shot_group(job, shot_threshold, choose, ref_budget) for job in videos]
+            groups = _library_groups(colorizer, {ref_dir: jobs}, library, shot_threshold)
         else:
             timed = [parse_reference(spec) for spec in ref]
             paths = [path for path, _ in timed]
@@ -163,3 +159,17 @@ def _reference_from_file(path: Path):
         colorizer.set_reference(read_image(path).pixels)
 
     return set_reference
+
+
+def _library_groups(colorizer, jobs_by_library: dict[Path, list], library, shot_threshold: float) -> list:
+    """Groups for targets matched to library folders: photos by their best match, videos shot by shot."""
+    from .library_match import match_groups, open_index
+    from .shots import library_choice, shot_group
+
+    groups = []
+    for folder, jobs in jobs_by_library.items():
+        index = open_index(colorizer, folder, library)
+        groups += match_groups(index, [job for job in jobs if not job.video], library)
+        choose = library_choice(index, library.count)
+        groups += [shot_group(job, shot_threshold, choose, library.budget) for job in jobs if job.video]
+    return groups

@@ -55,27 +55,25 @@ def references_setter(paths: tuple[Path, ...] | list[Path], budget: str):
     return set_reference
 
 
-def match_groups(colorizer: Colorizer, jobs_by_library: dict[Path, list[Job]], settings: LibrarySettings) -> list[Group]:
-    """One Group per set of chosen references; each job's choice and similarity go into `Group.notes`.
-
-    A target that cannot be read is matched with nothing and left to the engine, which reports it."""
+def match_groups(index: ReferenceIndex, jobs: list[Job], settings: LibrarySettings) -> list[Group]:
+    """Image jobs grouped by the references `index` picks for them; each job's choice and similarity go into
+    `Group.notes`. A target that cannot be read is left to the engine, which reports it."""
     chosen: dict[tuple[Path, ...], Group] = {}
     unreadable: list[Job] = []
-    for folder, jobs in jobs_by_library.items():
-        index = open_index(colorizer, folder, settings)
-        for job in jobs:
-            try:
-                target = read_image(job.source).pixels
-            except ImageError:
-                unreadable.append(job)
-                continue
-            matches = index.match(target, settings.count, exclude=[job.source])
-            key = tuple(match.path for match in matches)
-            if key not in chosen:
-                chosen[key] = Group(references_setter(key, settings.budget) if key else _nothing_left(folder), [])
-            chosen[key].jobs.append(job)
-            chosen[key].notes[job.source] = {"reference": [str(match.path) for match in matches],
-                                             "similarity": [round(match.similarity, 4) for match in matches]}
+    for job in jobs:
+        try:
+            target = read_image(job.source).pixels
+        except ImageError:
+            unreadable.append(job)
+            continue
+        matches = index.match(target, settings.count, exclude=[job.source])
+        key = tuple(match.path for match in matches)
+        if key not in chosen:
+            setter = references_setter(key, settings.budget) if key else _nothing_left(index.paths[0].parent)
+            chosen[key] = Group(setter, [])
+        chosen[key].jobs.append(job)
+        chosen[key].notes[job.source] = {"reference": [str(match.path) for match in matches],
+                                         "similarity": [round(match.similarity, 4) for match in matches]}
     groups = list(chosen.values())
     if unreadable:      # any reference will do: the engine reads the target again and reports why it cannot
         groups.append(Group(references_setter(index.paths[:1], settings.budget), unreadable))

@@ -82,3 +82,17 @@ def test_cli_reference_per_shot(run_sscn, two_shot_clip, data_dir, tiny_weights,
     assert [Path(shot["reference"][0]).name for shot in item["shots"]] == ["campus2.jpg", "tomato.jpg"]
     assert abs(item["shots"][1]["start_frame"] - (CUT + 1)) <= 1 and item["frames"] == FRAMES
     assert len(list(out.glob("frame_*.png"))) == FRAMES
+
+
+def test_cli_library_per_shot(run_sscn, two_shot_clip, data_dir, tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSCN_CACHE_DIR", str(tmp_path / "cache"))
+    library = tmp_path / "library"
+    library.mkdir()
+    for name in ("campus2.jpg", "tomato.jpg"):
+        (library / name).write_bytes((data_dir / name).read_bytes())
+    result = run_sscn("colorize", two_shot_clip, "--ref-dir", library, "-o", tmp_path / "out.mp4",
+                      "--weights", tiny_weights, "--size", "64", "--json")
+    assert result.returncode == 0, result.stderr
+    [item] = json.loads(result.stdout)["items"]
+    assert len(item["shots"]) == 2 and all(len(shot["reference"]) == 1 for shot in item["shots"])
+    assert item["frames"] == FRAMES and (tmp_path / "out.mp4").is_file()
