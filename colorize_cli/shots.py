@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from models import Colorizer
 from models.color import rgb_to_lightness
 from models.colorizer import ColorizeResult
+from models.library import ReferenceIndex
 
 from .errors import CLIError
 from .library_match import references_setter
@@ -39,7 +40,8 @@ def parse_reference(spec: str) -> tuple[Path, float | None]:
     name, _, time = spec.rpartition("@")
     match = _TIME.match(time)
     if not name or not match:
-        raise CLIError(f"--ref {spec}: bad time {time!r} (use seconds, MM:SS or HH:MM:SS, e.g. {name or 'a.jpg'}@01:23.5)")
+        raise CLIError(f"--ref {spec}: bad time {time!r} (use seconds, MM:SS or HH:MM:SS, "
+                       f"e.g. {name or 'a.jpg'}@01:23.5)")
     hours, minutes, seconds = match.groups()
     if minutes is not None and float(seconds) >= 60:
         raise CLIError(f"--ref {spec}: bad time {time!r} (seconds must be below 60 after a colon)")
@@ -83,7 +85,7 @@ class ShotDetector:
 def shot_starts(histograms: list[torch.Tensor], threshold: float) -> list[int]:
     """0-based first frames of the shots (always starting with 0), from consecutive frames' histograms."""
     detector = ShotDetector(threshold)
-    return [0] + [index for index, histogram in enumerate(histograms) if detector.push(histogram) and index]
+    return [0] + [index for index, histogram in enumerate(histograms) if detector.push(histogram)]
 
 
 @dataclass
@@ -91,10 +93,6 @@ class Shots:
     starts: list[int]                   # 0-based first frame of each shot
     first_frames: list[torch.Tensor]    # (H, W, 3) uint8, one per shot (for matching a library)
     fps: float
-
-    def containing(self, frame: int) -> int:
-        """The shot holding 0-based `frame`."""
-        return shot_of(self.starts, frame)
 
 
 def shot_of(starts: list[int], frame: int) -> int:
@@ -144,7 +142,7 @@ def timed_choice(references: list[tuple[Path, float | None]]) -> Callable[[Shots
     def choose(shots: Shots) -> list[tuple[Path, ...]]:
         per_shot: list[list[Path]] = [[] for _ in shots.starts]
         for path, seconds in references:
-            per_shot[shots.containing(round((seconds or 0.0) * shots.fps))].append(path)
+            per_shot[shot_of(shots.starts, round((seconds or 0.0) * shots.fps))].append(path)
         first = next(chosen for chosen in per_shot if chosen)
         chosen: list[tuple[Path, ...]] = []
         for paths in per_shot:
@@ -154,9 +152,8 @@ def timed_choice(references: list[tuple[Path, float | None]]) -> Callable[[Shots
     return choose
 
 
-def library_choice(index, count: int) -> Callable[[Shots], list[tuple[Path, ...]]]:
-    """Shots -> each shot's best `count` references of a library (models.library.ReferenceIndex), matched on
-    the shot's first frame."""
+def library_choice(index: ReferenceIndex, count: int) -> Callable[[Shots], list[tuple[Path, ...]]]:
+    """Shots -> each shot's best `count` references of the library `index`, matched on the shot's first frame."""
     def choose(shots: Shots) -> list[tuple[Path, ...]]:
         return [tuple(match.path for match in index.match(frame.permute(2, 0, 1), count))
                 for frame in shots.first_frames]
