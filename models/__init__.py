@@ -9,6 +9,8 @@ Module map (paper sections / equations):
   sscn.py       the two-stage network (§3.1, Fig. 2)
   checkpoint.py safetensors checkpoints with the config in their metadata
   palette.py    palette (swatch) references
+  references.py several references pooled into one attention set (§3.3)
+  library.py    reference library: descriptors from E, cached; automatic match
   colorizer.py  `Colorizer`, the inference engine
   flops.py      parameter and FLOP counts per config
   benchmark.py  timing of the network with a cached reference (`sscn bench`)
