@@ -18,10 +18,11 @@ Module map (paper sections / equations):
 from .checkpoint import CheckpointError, default_weights_path, load_checkpoint, read_checkpoint, save_checkpoint
 from .colorizer import ColorizeResult, Colorizer, resolve_device
 from .config import CONFIGS, SSCNConfig, get_config
+from .library import Match, ReferenceIndex
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 __all__ = [
-    "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "ReferenceEncoding", "SSCN", "SSCNConfig",
-    "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint", "read_checkpoint", "resolve_device",
-    "save_checkpoint",
+    "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "Match", "ReferenceEncoding", "ReferenceIndex",
+    "SSCN", "SSCNConfig", "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint", "read_checkpoint",
+    "resolve_device", "save_checkpoint",
 ]
