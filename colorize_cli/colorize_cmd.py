@@ -13,11 +13,26 @@ from .errors import CLIError, reported_errors
 
 def colorize(
     targets: Optional[list[str]] = options.TARGETS,
-    ref: Optional[Path] = typer.Option(None, "--ref", show_default=False,
-                                       help="Colour reference image (encoded once for all targets)."),
+    ref: Optional[list[str]] = typer.Option(
+        None, "--ref", show_default=False,
+        help="Colour reference image (encoded once for all targets); repeat it to pool several references. "
+             "Videos: FILE@TIME (seconds, MM:SS or HH:MM:SS) gives the shot at TIME its own reference."),
+    ref_budget: str = typer.Option(
+        "each", "--ref-budget",
+        help="Several --ref: 'each' attends to top-k + r positions of every reference, 'shared' to k + r in all."),
+    ref_dir: Optional[Path] = typer.Option(
+        None, "--ref-dir", show_default=False,
+        help="Library folder of colour photos: each target gets its most similar one(s) (described once, cached)."),
+    ref_count: int = typer.Option(1, "--ref-count", help="--ref-dir: references pooled per target."),
+    match_by: str = typer.Option("pooled", "--match-by",
+                                 help="--ref-dir similarity: 'pooled' (global features) or 'cam' (CAM-weighted)."),
+    shot_threshold: float = typer.Option(
+        0.2, "--shot-threshold",
+        help="Videos with FILE@TIME references or --ref-dir: lightness-histogram distance (0-1) that starts a shot."),
     pairs: Optional[Path] = typer.Option(
         None, "--pairs", show_default=False,
-        help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV."),
+        help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV; "
+             "a reference that is a folder is a library (as --ref-dir)."),
     out: Optional[str] = options.OUT,
     recursive: bool = options.RECURSIVE,
     frames: Optional[Path] = options.FRAMES,
@@ -62,6 +77,12 @@ def colorize(
 
       sscn colorize street.mp4 --ref colour.jpg -o street_color.mp4
 
+      sscn colorize scans/ --ref beach.jpg --ref dunes.jpg -o colored/    (references pooled)
+
+      sscn colorize film.mp4 --ref street.jpg@0 --ref harbour.jpg@01:23.5 -o film_color.mp4   (per shot)
+
+      sscn colorize scans/ film.mp4 --ref-dir library/ -o colored/   (best match per photo and per shot)
+
       sscn colorize street.mp4 --ref colour.jpg --frames frames/
 
       sscn colorize old.jpg --ref colour.jpg --quiet --json
@@ -69,17 +90,32 @@ def colorize(
       sscn colorize /shared/scans/ --ref colour.jpg -o /shared/colored/ --ray auto   (on a Ray cluster)
     """
     with reported_errors(debug):
-        if pairs is not None and (targets or ref is not None):
+        if pairs is not None and (targets or ref or ref_dir):
             raise CLIError("--pairs replaces TARGET and --ref; give one or the other")
         if pairs is None and not targets:
             raise CLIError("give one or more targets (files, folders, videos or -) or --pairs FILE")
-        if pairs is None and ref is None:
-            raise CLIError("--ref REFERENCE is required (or use --pairs FILE)")
+        if pairs is None and not ref and ref_dir is None:
+            raise CLIError("--ref REFERENCE or --ref-dir FOLDER is required (or use --pairs FILE)")
+        if ref and ref_dir is not None:
+            raise CLIError("give --ref files or one --ref-dir library, not both")
+        if ref_count < 1:
+            raise CLIError(f"--ref-count must be at least 1 (got {ref_count})")
+        from models.library import DESCRIPTORS
+        from models.references import BUDGETS
+
         from .images import ImageError, read_image
+        from .library_match import LibrarySettings, library_photos
         from .ray_backend import RaySettings, run_on_ray
-        from .runner import Group, RunSettings, run_groups
+        from .runner import Group, RunSettings, load_colorizer, run_groups
+        from .shots import parse_reference, shot_group, timed_choice
         from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
 
+        if ref_budget not in BUDGETS:
+            raise CLIError(f"--ref-budget must be one of {', '.join(BUDGETS)} (got {ref_budget!r})")
+        if match_by not in DESCRIPTORS:
+            raise CLIError(f"--match-by must be one of {', '.join(DESCRIPTORS)} (got {match_by!r})")
+        library = LibrarySettings(ref_count, ref_budget, match_by)
+        colorizer = None        # loaded by run_groups, or before it when targets are matched to a library
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
                                compile=compile, overwrite=overwrite, quiet=quiet, json=json, debug=debug)
@@ -92,18 +128,40 @@ def colorize(
             by_reference: dict[Path, list] = {}
             for job in jobs:
                 by_reference.setdefault(job.reference, []).append(job)
+            libraries = {folder: group for folder, group in by_reference.items() if folder.is_dir()}
             groups = [Group(_reference_from_file(reference, max_pixels), group)
-                      for reference, group in by_reference.items()]
-        else:
+                      for reference, group in by_reference.items() if reference not in libraries]
+            if libraries:
+                _refuse_on_ray(on_ray, "--pairs rows naming a library folder")
+                for folder in libraries:
+                    library_photos(folder)      # an empty library fails before the model loads
+                colorizer = load_colorizer(settings)
+                groups += _library_groups(colorizer, libraries, library, shot_threshold)
+        elif ref_dir is not None:
+            _refuse_on_ray(on_ray, "--ref-dir")
+            photos = library_photos(ref_dir)
             exclude = [Path(p) for p in (out, frames) if p is not None]
             jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, [ref, weights])
+            check_outputs(jobs, [*photos, weights])
+            colorizer = load_colorizer(settings)
+            groups = _library_groups(colorizer, {ref_dir: jobs}, library, shot_threshold)
+        else:
+            timed = [parse_reference(spec) for spec in ref]
+            paths = [path for path, _ in timed]
+            exclude = [Path(p) for p in (out, frames) if p is not None]
+            jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
+            check_outputs(jobs, [*paths, weights])
             try:
-                reference = read_image(ref, max_pixels).pixels
+                references = [read_image(path, max_pixels).pixels for path in paths]
             except ImageError as error:
                 raise CLIError(f"reference {error}") from None
-            groups = [Group(lambda colorizer: colorizer.set_reference(reference), jobs)]
-        code = run_on_ray(groups, settings, on_ray) if on_ray else run_groups(groups, settings)
+            per_shot = [job for job in jobs if job.video and any(time is not None for _, time in timed)]
+            if per_shot:
+                _refuse_on_ray(on_ray, "--ref FILE@TIME")
+            groups = [Group(lambda engine: engine.set_references(references, ref_budget),
+                            [job for job in jobs if job not in per_shot])]
+            groups += [shot_group(job, shot_threshold, timed_choice(timed), ref_budget) for job in per_shot]
+        code = run_on_ray(groups, settings, on_ray) if on_ray else run_groups(groups, settings, colorizer)
     raise typer.Exit(code)
 
 
@@ -115,3 +173,23 @@ def _reference_from_file(path: Path, max_pixels: int):
         colorizer.set_reference(read_image(path, max_pixels).pixels)
 
     return set_reference
+
+
+def _refuse_on_ray(on_ray, what: str) -> None:
+    """Reference choice per target or per shot runs on the local engine only."""
+    if on_ray:
+        raise CLIError(f"{what} runs locally: leave out --ray (on Ray each job list has its references fixed)")
+
+
+def _library_groups(colorizer, jobs_by_library: dict[Path, list], library, shot_threshold: float) -> list:
+    """Groups for targets matched to library folders: photos by their best match, videos shot by shot."""
+    from .library_match import match_groups, open_index
+    from .shots import library_choice, shot_group
+
+    groups = []
+    for folder, jobs in jobs_by_library.items():
+        index = open_index(colorizer, folder, library)
+        groups += match_groups(index, [job for job in jobs if not job.video], library)
+        choose = library_choice(index, library.count)
+        groups += [shot_group(job, shot_threshold, choose, library.budget) for job in jobs if job.video]
+    return groups

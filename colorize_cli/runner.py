@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -34,6 +35,11 @@ from .frames import FRAME_NAME, check_frames_folder, claim_frames_folder, remove
 from .images import ImageError, Picture, megapixels, read_image, to_uint8, write_image
 from .limits import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
 from .targets import Job
+
+if TYPE_CHECKING:
+    import torch
+
+    from .shots import ShotSchedule
 from .video import VIDEO_OUTPUT_FORMATS, FrameReader, FrameWriter, VideoError, probe, stop_all
 
 MAX_SEED = 2**64 - 1        # torch.Generator's seeds are 64-bit
@@ -107,6 +113,8 @@ class Group:
     """Jobs sharing one reference; `set_reference` encodes it (once) and may raise ValueError / ImageError."""
     set_reference: Callable[[Colorizer], None]
     jobs: list[Job]
+    notes: dict[Path, dict] = field(default_factory=dict)   # extra --json fields per job source (--ref-dir)
+    schedule: "ShotSchedule | None" = None   # videos: a reference per shot (colorize_cli.shots)
 
 
 class RateColumn(ProgressColumn):
@@ -163,12 +171,14 @@ class Summary:
         self.items: list[dict] = []
         self.counts = collections.Counter()
         self.images = 0                # images and video frames colorized
+        self.notes: dict[Path, dict] = {}   # Group.notes of every group
 
     def record(self, job: Job, status: str, error: str | None = None, frames: int | None = None) -> None:
         self.counts[status] += 1
         item = {"input": str(job.source), "output": str(job.output), "status": status}
         if frames is not None:
             item["frames"] = frames
+        item.update(self.notes.get(job.source, {}))
         if error:
             item["error"] = error
         self.items.append(item)
@@ -224,6 +234,7 @@ def skip_existing(groups: list[Group], settings: RunSettings, summary: Summary) 
     """Record the jobs whose output exists as skipped (unless --overwrite); the groups of the rest."""
     pending = []
     for group in groups:
+        summary.notes.update(group.notes)
         todo = []
         for job in group.jobs:
             if _exists(job) and not settings.overwrite:
@@ -231,7 +242,7 @@ def skip_existing(groups: list[Group], settings: RunSettings, summary: Summary) 
             else:
                 todo.append(job)
         if todo:
-            pending.append(Group(group.set_reference, todo))
+            pending.append(Group(group.set_reference, todo, group.notes, group.schedule))
     return pending
 
 
@@ -282,6 +293,7 @@ class Engine:
         self.colorizer, self.settings, self.summary, self.display = colorizer, settings, summary, display
         self.batch_size = settings.batch_size
         self.workers = settings.workers or min(8, os.cpu_count() or 1)
+        self.schedule: ShotSchedule | None = None     # the current group's
 
     def run(self, groups: list[Group]) -> None:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sscn-read") as readers, \
@@ -298,6 +310,7 @@ class Engine:
                 raise
 
     def _run_group(self, group: Group) -> None:
+        self.schedule = group.schedule
         try:
             group.set_reference(self.colorizer)
         except ValueError as error:
@@ -406,6 +419,12 @@ class Engine:
                   if keep is None or keep(index))
         return prefetch(batched(frames, self.batch_size), depth=2)
 
+    def _colorize_frames(self, batch: list[tuple[int, torch.Tensor]]) -> list:
+        """(1-based index, (3, H, W) frame) pairs of a video -> results, shot by shot when the group says so."""
+        if self.schedule is None:
+            return self.colorizer.colorize([frame for _, frame in batch])
+        return self.schedule.colorize(self.colorizer, batch)
+
     def _video_to_file(self, job: Job, info) -> int:
         count = 0
 
@@ -430,7 +449,7 @@ class Engine:
             pending: collections.deque[Future] = collections.deque()
             try:
                 for batch in self._frame_batches(reader):
-                    results = self.colorizer.colorize([frame for _, frame in batch])
+                    results = self._colorize_frames(batch)
                     pending.append(encoder.submit(_write_frames, writer, results))
                     while len(pending) > 2 or (pending and pending[0].done()):
                         pending.popleft().result()
@@ -455,7 +474,7 @@ class Engine:
         claim_frames_folder(job.output, job.source)
         with FrameReader(job.source, info) as reader:
             for batch in self._frame_batches(reader, missing):
-                results = self.colorizer.colorize([frame for _, frame in batch])
+                results = self._colorize_frames(batch)
                 for (index, _), result in zip(batch, results):
                     writes.append(self.writers.submit(write_image, job.output / FRAME_NAME.format(index),
                                                       result.rgb))

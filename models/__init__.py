@@ -10,6 +10,8 @@ Module map (paper sections / equations):
   checkpoint.py safetensors checkpoints with the config in their metadata
   outputs.py    atomic writes that never replace an input: the one way any file is written
   palette.py    palette (swatch) references
+  references.py several references pooled into one attention set (§3.3)
+  library.py    reference library: descriptors from E, cached; automatic match
   colorizer.py  `Colorizer`, the inference engine
   flops.py      parameter and FLOP counts per config
   benchmark.py  timing of the network with a cached reference (`sscn bench`)
@@ -17,10 +19,11 @@ Module map (paper sections / equations):
 from .checkpoint import CheckpointError, default_weights_path, load_checkpoint, read_checkpoint, save_checkpoint
 from .colorizer import ColorizeResult, Colorizer, resolve_device
 from .config import CONFIGS, SSCNConfig, get_config
+from .library import Match, ReferenceIndex
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 __all__ = [
-    "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "ReferenceEncoding", "SSCN", "SSCNConfig",
-    "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint", "read_checkpoint", "resolve_device",
-    "save_checkpoint",
+    "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "Match", "ReferenceEncoding", "ReferenceIndex",
+    "SSCN", "SSCNConfig", "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint", "read_checkpoint",
+    "resolve_device", "save_checkpoint",
 ]

@@ -18,9 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import default_weights_path, load_checkpoint
-from .color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lightness
+from .color import (denormalize_ab, lab_to_rgb_keep_lightness, network_lab_to_rgb, normalize_l,
+                    rgb_to_lightness)
 from .ldt import check_selection
+from .library import describe
 from .palette import palette_image
+from .references import encode_references
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -146,17 +149,42 @@ class Colorizer:
         return F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False,
                              antialias=True)
 
-    @torch.inference_mode()
-    def set_reference(self, image: torch.Tensor) -> ReferenceEncoding:
-        """Encode a reference (3, H, W) once: features, style vector, CAM and the selected keys/values."""
+    def _reference_rgb(self, image: torch.Tensor) -> torch.Tensor:
+        """A reference (3, H, W) -> (1, 3, S, S) in [0, 1] on the device, as the encoder takes it."""
         rgb = image_to_float(image).to(self.device)[None]
         rgb = self._to_working(rgb).clamp(0.0, 1.0)
         if self.device.type == "cuda":
             rgb = rgb.contiguous(memory_format=torch.channels_last)
+        return rgb
+
+    @torch.inference_mode()
+    def set_reference(self, image: torch.Tensor) -> ReferenceEncoding:
+        """Encode a reference (3, H, W) once: features, style vector, CAM and the selected keys/values."""
         generator = torch.Generator().manual_seed(self.seed)
         with self._autocast():
-            self.reference = self.model.encode_reference(rgb, self.k, self.r, self.dense, generator)
+            self.reference = self.model.encode_reference(self._reference_rgb(image), self.k, self.r, self.dense,
+                                                         generator)
         return self.reference
+
+    @torch.inference_mode()
+    def set_references(self, images: list[torch.Tensor], budget: str = "each") -> ReferenceEncoding:
+        """Encode several references (each (3, H, W)) once and pool their selected keys/values into one
+        attention set (models.references: `budget` "each" or "shared"); one reference = `set_reference`."""
+        generator = torch.Generator().manual_seed(self.seed)
+        with self._autocast():
+            self.reference = encode_references(self.model, [self._reference_rgb(image) for image in images],
+                                               self.k, self.r, self.dense, generator, budget)
+        return self.reference
+
+    @torch.inference_mode()
+    def describe(self, image: torch.Tensor, descriptor: str = "pooled") -> torch.Tensor:
+        """A target or reference (1|3, H, W) -> its unit descriptor (D,) for reference matching, seen gray
+        (models.library): L at the working size with ab = 0."""
+        lightness = self._to_working(rgb_to_lightness(image_to_float(image).to(self.device)[None]))  # (1,1,S,S)
+        l_norm = normalize_l(lightness.clamp(0.0, 100.0))
+        gray = network_lab_to_rgb(l_norm, l_norm.new_zeros(1, 2, self.size, self.size))              # (1,3,S,S)
+        with self._autocast():
+            return describe(self.model, gray, descriptor)[0]
 
     def set_palette(self, colors: list[tuple[int, int, int]], weights: list[float] | None = None) -> torch.Tensor:
         """Use a swatch image built from `colors` (RGB 0-255) as the reference; returns that image (3, S, S)."""

@@ -166,7 +166,7 @@ CASES = {
                                    says("reference {notes|jpg}: not an image")),
     "missing reference": Case(colorize("{campus1|jpg}", "--ref", "{absent|jpg}", "-o", "{out}/"),
                               says("reference {absent|jpg}: no such file")),
-    "no reference": Case(colorize("{campus1|jpg}", "-o", "{out}/"), says("--ref REFERENCE is required")),
+    "no reference": Case(colorize("{campus1|jpg}", "-o", "{out}/"), says("--ref REFERENCE or --ref-dir FOLDER is required")),
     "missing weights": Case(command("colorize", "{campus1|jpg}", "--ref", "{campus2|jpg}", "-o", "{out}/",
                                     "--weights", "{absent|safetensors}"),
                             says("{absent|safetensors}: weights file not found")),
