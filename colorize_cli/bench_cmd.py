@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from . import options
 from .errors import CLIError, reported_errors, stderr_is_terminal
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     sizes: str = typer.Option("256,512,1024", help="Working resolutions to time, comma-separated (multiples of 32)."),
     batch_size: int = typer.Option(1, "--batch-size", help="Targets per forward pass."),
-    precision: str = typer.Option("auto", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA, fp32 on CPU)."),
+    precision: str = options.PRECISION,
     weights: Optional[Path] = typer.Option(None, "--weights", show_default=False,
                                            help="Model weights (.safetensors; default: the shipped model)."),
     config: Optional[str] = typer.Option(None, "--config", show_default=False,

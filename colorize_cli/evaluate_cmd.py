@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from . import options
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
 
 DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
@@ -29,6 +30,7 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, help="Only the first N photos (sorted by path), or N video frames."),
     batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    precision: str = options.PRECISION,
     ref: Optional[Path] = typer.Option(None, help="Video only: reference image (default: the video's middle frame)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write every score as JSON ('-' for stdout)."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
@@ -53,7 +55,7 @@ def evaluate(
       sscn evaluate clip.mp4 --ref frame.jpg --sheet clip-sheet.png
     """
     with reported_errors(debug):
-        from models.colorizer import resolve_device
+        from models.colorizer import resolve_device, resolve_precision
         from train import evaluate as bench
 
         from .targets import is_video as is_video_path
@@ -74,11 +76,13 @@ def evaluate(
         if ref is not None and not is_video:
             raise CLIError("--ref is for video input (photos are their own references)")
         torch_device = resolve_device(device)
+        precision = resolve_precision(precision, torch_device)
         # find the inputs before loading the model, so bad input fails fast
         info = probe(source) if is_video else None
         paths = None if is_video else _photo_paths(source, limit)
-        method_set = bench.build_methods(specs, weights, torch_device, size)
+        method_set = bench.build_methods(specs, weights, torch_device, size, precision)
         settings = {"input": str(source), "size": size, "seed": seed, "device": str(torch_device),
+                    "precision": precision,
                     "weights": (str(weights or "shipped") if method_set.network else None),
                     "rows": [{"name": s.name, "kind": s.kind, "k": s.k, "r": s.r} for s in method_set.specs]}
         if is_video:

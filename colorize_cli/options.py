@@ -21,7 +21,8 @@ DENSE = typer.Option(False, "--dense", help="Attend to every reference position 
 SIZE = typer.Option(256, "--size", help="Working resolution of the network (multiple of 32); output keeps "
                                         "the input's size.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-PRECISION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA, fp32 on CPU).")
+PRECISION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA and on CPUs "
+                                                      "with native bf16, AVX-512 BF16 or AMX; fp32 elsewhere).")
 BATCH_SIZE = typer.Option(8, "--batch-size", help="Images (or video frames) per forward pass.")
 WORKERS = typer.Option(0, "--workers", help="Threads decoding and writing images, each (0: one per core, max 8).")
 COMPILE = typer.Option(False, "--compile",

@@ -7,6 +7,7 @@ ab is upsampled to the target's own size and merged with its original full-resol
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
@@ -46,13 +47,48 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX): there oneDNN's bf16 convolutions and
+    matrix products run several times faster than fp32; elsewhere bf16 is emulated, and slower."""
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return torch.backends.mkldnn.is_available() and any(check is not None and check() for check in native)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' is bf16 autocast on CUDA and fp32 on the CPU; fp32, bf16 and fp16 are taken as given."""
+    """'auto' is bf16 on CUDA and on CPUs with native bf16, fp32 on other CPUs; fp32, bf16 and fp16 are taken
+    as given."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
+        return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
     return precision
+
+
+def input_layout(device: torch.device, precision: str) -> tuple[torch.dtype, torch.memory_format]:
+    """dtype and memory format of the network's inputs, those of a `prepare_model` model's weights: a mismatch
+    would cost a conversion at every layer."""
+    cpu_bf16 = device.type == "cpu" and precision == "bf16"
+    channels_last = cpu_bf16 or device.type == "cuda"
+    return (torch.bfloat16 if cpu_bf16 else torch.float32,
+            torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def prepare_model(model: SSCN, device: torch.device, precision: str) -> SSCN:
+    """`model` on `device`, in eval mode and laid out for inference at `precision`: channels_last on CUDA, and on
+    the CPU in bf16 its weights converted to bf16 once (autocast would convert them at every call) and
+    channels_last (oneDNN's bf16 kernels work in that layout). A CPU conversion works on a copy: the caller's
+    model keeps its dtype (`sscn bench` times fp32 and bf16 engines around one model)."""
+    if device.type == "cpu" and precision == "bf16":
+        return copy.deepcopy(model).eval().to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+
+def inference_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast of a `prepare_model` model: none in fp32, else bf16 / fp16 on `device`'s type."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def working_size(size: int) -> int:
@@ -111,10 +147,9 @@ class Colorizer:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.size = working_size(size)
-        self.model = model if model is not None else load_checkpoint(weights or default_weights_path())
-        self.model = self.model.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = prepare_model(model if model is not None else load_checkpoint(weights or default_weights_path()),
+                                   self.device, self.precision)
+        self.input_dtype, self.memory_format = input_layout(self.device, self.precision)
         self.k = self.model.config.k if k is None else k
         self.r = self.model.config.r if r is None else r
         if not dense:
@@ -136,10 +171,7 @@ class Colorizer:
         return self.model.config
 
     def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return inference_autocast(self.device, self.precision)
 
     def _to_working(self, image: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, S, S) with antialiasing when shrinking."""
@@ -150,9 +182,7 @@ class Colorizer:
     def set_reference(self, image: torch.Tensor) -> ReferenceEncoding:
         """Encode a reference (3, H, W) once: features, style vector, CAM and the selected keys/values."""
         rgb = image_to_float(image).to(self.device)[None]
-        rgb = self._to_working(rgb).clamp(0.0, 1.0)
-        if self.device.type == "cuda":
-            rgb = rgb.contiguous(memory_format=torch.channels_last)
+        rgb = self._to_working(rgb).clamp(0.0, 1.0).contiguous(memory_format=self.memory_format)
         generator = torch.Generator().manual_seed(self.seed)
         with self._autocast():
             self.reference = self.model.encode_reference(rgb, self.k, self.r, self.dense, generator)
@@ -174,8 +204,7 @@ class Colorizer:
         """The network alone, with the current reference: L (B, 1, S, S) on the device, at the working size,
         scaled to [-1, 1] -> SSCNOutput (ab in the network's scaling). `colorize` wraps it; `sscn bench` times it."""
         reference = self._require_reference()
-        if self.device.type == "cuda":
-            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+        l_norm = l_norm.to(self.input_dtype).contiguous(memory_format=self.memory_format)
         with self._autocast():
             if self.compiled is None:
                 return self.model(l_norm, reference)

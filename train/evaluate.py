@@ -39,7 +39,8 @@ import torch.nn.functional as F
 
 from models.checkpoint import atomic_write, default_weights_path, load_checkpoint
 from models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
-from models.colorizer import batched, image_to_float, working_size
+from models.colorizer import (batched, image_to_float, inference_autocast, input_layout, prepare_model,
+                              resolve_precision, working_size)
 from models.ldt import check_selection, gather_positions, select_positions
 from models.palette import dominant_colors, swatch_images
 from models.sscn import SSCN, ReferenceEncoding
@@ -174,11 +175,11 @@ class NetworkRunner:
     """A loaded SSCN run as several methods; per batch the reference is encoded once (densely) and the
     sparse variants select their positions from that encoding, one seeded generator per reference."""
 
-    def __init__(self, model: SSCN, device: torch.device, size: int) -> None:
-        self.model = model.to(device).eval()
+    def __init__(self, model: SSCN, device: torch.device, size: int, precision: str = "auto") -> None:
+        self.precision = resolve_precision(precision, device)     # as `Colorizer` runs it
+        self.model = prepare_model(model, device, self.precision)
+        self.input_dtype, self.memory_format = input_layout(device, self.precision)
         self.device = device
-        if device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.size = working_size(size)
 
     def _to_working(self, image: torch.Tensor) -> torch.Tensor:
@@ -186,7 +187,7 @@ class NetworkRunner:
                              antialias=True)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        return inference_autocast(self.device, self.precision)
 
     @staticmethod
     def _select(encoding: ReferenceEncoding, k: int, r: int, seeds: list[int]) -> ReferenceEncoding:
@@ -205,10 +206,8 @@ class NetworkRunner:
             specs: list[MethodSpec]) -> dict[str, torch.Tensor]:
         """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}."""
         l_norm = normalize_l(self._to_working(lightness).clamp(0.0, 100.0))
-        ref_work = self._to_working(reference).clamp(0.0, 1.0)
-        if self.device.type == "cuda":
-            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
-            ref_work = ref_work.contiguous(memory_format=torch.channels_last)
+        l_norm = l_norm.to(self.input_dtype).contiguous(memory_format=self.memory_format)
+        ref_work = self._to_working(reference).clamp(0.0, 1.0).contiguous(memory_format=self.memory_format)
         results = {}
         with self._autocast():
             encoding = self.model.encode_reference(ref_work, dense=True)
@@ -248,7 +247,7 @@ class MethodSet:
 
 
 def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device,
-                  size: int) -> MethodSet:
+                  size: int, precision: str = "auto") -> MethodSet:
     """Load the model only when a network method is asked for (baselines need no weights); sparse rows
     without k / r take the checkpoint's."""
     network = None
@@ -260,7 +259,7 @@ def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: t
         for spec in specs:
             if spec.kind == "sparse":
                 check_selection(spec.k, spec.r)
-        network = NetworkRunner(model, device, size)
+        network = NetworkRunner(model, device, size, precision)
     return MethodSet(specs, network)
 
 
