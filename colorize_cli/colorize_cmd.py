@@ -32,6 +32,7 @@ def colorize(
     batch_size: int = options.BATCH_SIZE,
     workers: int = options.WORKERS,
     compile: bool = options.COMPILE,
+    upsample: str = options.UPSAMPLE,
     seed: int = options.SEED,
     overwrite: bool = options.OVERWRITE,
     quiet: bool = options.QUIET,
@@ -72,6 +73,7 @@ def colorize(
 
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
+                               upsample=upsample,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         if pairs is not None:
             rows = read_pairs(pairs)

@@ -31,6 +31,11 @@ def evaluate(
     batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     precision: str = options.PRECISION,
+    upsample: str = options.UPSAMPLE,
+    full_size: Optional[int] = typer.Option(
+        None, "--full-size", show_default=False,
+        help="Photos: score at full resolution: truth and target at short side N, the network at --size, each "
+             "network row once per upsampling (bilinear, guided); PSNR and ΔE00 of the N x N result."),
     ref: Optional[Path] = typer.Option(None, help="Video only: reference image (default: the video's middle frame)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write every score as JSON ('-' for stdout)."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
@@ -56,6 +61,7 @@ def evaluate(
     """
     with reported_errors(debug):
         from models.colorizer import resolve_device, resolve_precision
+        from models.upsample import UPSAMPLERS
         from train import evaluate as bench
 
         from .targets import is_video as is_video_path
@@ -63,6 +69,12 @@ def evaluate(
 
         names = [name.strip() for name in methods.split(",") if name.strip()]
         specs = bench.method_specs(names, k, r, bench.parse_sweep(sweep) if sweep else [])
+        if full_size is not None:
+            if full_size < size:
+                raise CLIError(f"--full-size must be at least --size ({size}), got {full_size}")
+            specs = bench.with_upsamplers(specs)
+        if upsample not in UPSAMPLERS:
+            raise CLIError(f"--upsample {upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
         if min_psnr is not None and gate_method not in [spec.name for spec in specs]:
             raise CLIError(f"--gate-method {gate_method!r} is not among the evaluated rows "
                            f"({', '.join(spec.name for spec in specs)})")
@@ -80,9 +92,9 @@ def evaluate(
         # find the inputs before loading the model, so bad input fails fast
         info = probe(source) if is_video else None
         paths = None if is_video else _photo_paths(source, limit)
-        method_set = bench.build_methods(specs, weights, torch_device, size, precision)
+        method_set = bench.build_methods(specs, weights, torch_device, size, precision, upsample)
         settings = {"input": str(source), "size": size, "seed": seed, "device": str(torch_device),
-                    "precision": precision,
+                    "precision": precision, "upsample": upsample, "full_size": full_size,
                     "weights": (str(weights or "shipped") if method_set.network else None),
                     "rows": [{"name": s.name, "kind": s.kind, "k": s.k, "r": s.r} for s in method_set.specs]}
         if is_video:
@@ -91,7 +103,8 @@ def evaluate(
             rows = report.frames
             _print_video_table(report)
         else:
-            report = _run_photos(bench, source, paths, method_set, settings, size, seed, batch_size, torch_device)
+            report = _run_photos(bench, source, paths, method_set, settings, size, seed, batch_size, torch_device,
+                                 full_size)
             failed, rows = report.failed, report.scores
             _print_photo_table(report)
         if json_path is not None:
@@ -139,11 +152,11 @@ def _photo_paths(source: Path, limit: int | None) -> list[Path]:
 
 
 def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: dict, size: int, seed: int,
-                batch_size: int, device):
+                batch_size: int, device, full_size: int | None = None):
     context, advance = _progress("evaluate", len(paths))
     with context:
         report = bench.evaluate_photos(paths, method_set, size=size, seed=seed, batch_size=batch_size,
-                                       device=device, progress=advance)
+                                       device=device, progress=advance, full_size=full_size)
     if not report.scores:
         raise CLIError(f"{folder}: none of its {len(paths)} photos could be read "
                        f"(first: {report.failed[0]['file']}: {report.failed[0]['error']})")
@@ -203,7 +216,8 @@ def _print_photo_table(report) -> None:
     best = {c: max((row[c]["psnr"] for row in summary.values() if c in row), default=None) for c in columns}
     photos = report.settings["photos"]
     table = Table(title=f"self-augmentation benchmark: {photos} photo{'' if photos == 1 else 's'} at "
-                        f"{report.settings['size']}², PSNR (dB) / SSIM / HIS",
+                        f"{report.settings.get('full_size') or report.settings['size']}², "
+                        "PSNR (dB) / SSIM / HIS / ΔE00",
                   caption="mean = mean of TPS, RR, RC (paper Table 1); HIS against the reference")
     table.add_column("method")
     for column in columns:
@@ -212,7 +226,8 @@ def _print_photo_table(report) -> None:
         cells = []
         for column in columns:
             scores = row.get(column)
-            text = f"{scores['psnr']:.2f} / {scores['ssim']:.3f} / {scores['his']:.3f}" if scores else "-"
+            text = (f"{scores['psnr']:.2f} / {scores['ssim']:.3f} / {scores['his']:.3f} / {scores['de00']:.2f}"
+                    if scores else "-")
             cells.append(f"[bold]{text}[/bold]" if scores and scores["psnr"] == best[column] else text)
         table.add_row(method, *cells)
     console = _console()

@@ -28,6 +28,9 @@ WORKERS = typer.Option(0, "--workers", help="Threads decoding and writing images
 COMPILE = typer.Option(False, "--compile",
                        help="torch.compile the network: a one-off wait (about a minute on a CPU) that pays back "
                             "on long videos and large folders.")
+UPSAMPLE = typer.Option("guided", "--upsample",
+                        help="How the working-size colour reaches the output size: guided (a guided filter that "
+                             "follows the edges of the full-resolution lightness) or bilinear.")
 SEED = typer.Option(0, "--seed", help="Seed of the random reference positions (same seed, same output).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Redo outputs that already exist (default: skip them).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary; errors are still printed.")

@@ -39,6 +39,7 @@ def palette(
     batch_size: int = options.BATCH_SIZE,
     workers: int = options.WORKERS,
     compile: bool = options.COMPILE,
+    upsample: str = options.UPSAMPLE,
     seed: int = options.SEED,
     overwrite: bool = options.OVERWRITE,
     quiet: bool = options.QUIET,
@@ -93,6 +94,7 @@ def palette(
             raise typer.Exit(0)
         settings = RunSettings(weights=model, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, workers=workers, compile=compile,
+                               upsample=upsample,
                                overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         code = run_groups([Group(lambda colorizer: colorizer.set_reference(swatch), jobs)], settings)
     raise typer.Exit(code)

@@ -27,6 +27,7 @@ from rich.text import Text
 from models import SSCN, Colorizer
 from models.checkpoint import atomic_write, default_weights_path
 from models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
+from models.upsample import UPSAMPLERS
 
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
 from .images import ImageError, read_image, to_uint8, write_image
@@ -49,6 +50,7 @@ class RunSettings:
     batch_size: int = 8
     workers: int = 0                 # reader and writer threads each; 0: one per CPU core, at most 8
     compile: bool = False            # torch.compile the network
+    upsample: str = "guided"         # models.upsample.UPSAMPLERS
     overwrite: bool = False
     quiet: bool = False
     json: bool = False
@@ -58,6 +60,8 @@ class RunSettings:
         """Refuse bad settings up front, even when every output exists already and no model is loaded."""
         resolve_precision(self.precision, resolve_device(self.device))
         working_size(self.size)
+        if self.upsample not in UPSAMPLERS:
+            raise CLIError(f"--upsample {self.upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
         for name, value in (("k", self.k), ("r", self.r)):
             if value is not None and value < 0:
                 raise CLIError(f"--{name} must be >= 0 (got {value})")
@@ -209,7 +213,7 @@ def load_colorizer(settings: RunSettings, model: SSCN | None = None) -> Colorize
         raise CLIError(f"{default_weights_path()}: shipped weights not found (pass --weights FILE)")
     return Colorizer(weights=settings.weights, device=settings.device, precision=settings.precision,
                      size=settings.size, k=settings.k, r=settings.r, dense=settings.dense, seed=settings.seed,
-                     model=model, compile=settings.compile)
+                     model=model, compile=settings.compile, upsample=settings.upsample)
 
 
 class _Engine:

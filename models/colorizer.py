@@ -23,6 +23,7 @@ from .color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_t
 from .ldt import check_selection
 from .palette import palette_image
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
+from .upsample import UPSAMPLERS, AbUpsampler
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Full-resolution Lab -> RGB runs in bands of rows holding about this many pixels (all targets of a size
@@ -143,7 +144,10 @@ class Colorizer:
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
                  size: int = 256, k: int | None = None, r: int | None = None, dense: bool = False,
-                 seed: int = 0, model: SSCN | None = None, compile: bool = False) -> None:
+                 seed: int = 0, model: SSCN | None = None, compile: bool = False, upsample: str = "guided") -> None:
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLERS)}")
+        self.upsample = upsample
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.size = working_size(size)
@@ -240,8 +244,8 @@ class Colorizer:
         lightness = [rgb_to_lightness(image_to_float(self._upload(image))[None]) for image in images]  # (1,1,H,W)
         l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)                # (B,1,S,S)
         output = self.predict(normalize_l(l_work))
-        rgb = self._merge(lightness, output.ab)
-        coarse = self._merge(lightness, output.ab_coarse) if stage1 else [None] * len(images)
+        rgb = self._merge(lightness, l_work, output.ab)
+        coarse = self._merge(lightness, l_work, output.ab_coarse) if stage1 else [None] * len(images)
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()    # the copies into pinned memory are done
         return [ColorizeResult(*pair) for pair in zip(rgb, coarse)]
@@ -256,24 +260,25 @@ class Colorizer:
             return hwc.pin_memory().to(self.device, non_blocking=True).permute(2, 0, 1)
         return image.contiguous().pin_memory().to(self.device, non_blocking=True)
 
-    def _merge(self, lightness: list[torch.Tensor], ab_norm: torch.Tensor) -> list[torch.Tensor]:
-        """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) upsampled to H x W,
-        as RGB (3, H, W) uint8 on the CPU. Targets of one size are merged together (a folder of photos from
-        one camera, a video's frames); rows go in bands to bound memory on large photos."""
+    def _merge(self, lightness: list[torch.Tensor], l_work: torch.Tensor, ab_norm: torch.Tensor) -> list[torch.Tensor]:
+        """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) upsampled to H x W
+        (`self.upsample`, guided by the working-size L `l_work` (B, 1, S, S)), as RGB (3, H, W) uint8 on the
+        CPU. Targets of one size are merged together (a folder of photos from one camera, a video's frames);
+        rows go in bands, so a large photo never has its full-size ab or float RGB at once."""
         by_size: dict[tuple[int, int], list[int]] = {}
         for index, l_full in enumerate(lightness):
             by_size.setdefault(tuple(l_full.shape[-2:]), []).append(index)
         merged: list[torch.Tensor] = [torch.empty(0)] * len(lightness)
         for (height, width), indices in by_size.items():
             l_full = torch.cat([lightness[index] for index in indices])                        # (G, 1, H, W)
-            ab_work = torch.cat([ab_norm[index:index + 1] for index in indices]).float()      # (G, 2, S, S)
-            ab = denormalize_ab(F.interpolate(ab_work, size=(height, width), mode="bilinear",
-                                              align_corners=False))                             # (G, 2, H, W)
+            ab_work = denormalize_ab(ab_norm[indices].float())                                 # (G, 2, S, S)
+            upsampler = AbUpsampler(ab_work, l_work[indices], height, width, self.upsample)
             pixels = torch.empty(len(indices), height, width, 3, dtype=torch.uint8, device=self.device)
             rows = max(1, _MERGE_PIXELS[self.device.type] // (len(indices) * width))
             for top in range(0, height, rows):
                 band = slice(top, top + rows)
-                rgb = lab_to_rgb_keep_lightness(torch.cat([l_full[..., band, :], ab[..., band, :]], dim=1))
+                l_band = l_full[..., band, :]                                                  # (G, 1, h, W)
+                rgb = lab_to_rgb_keep_lightness(torch.cat([l_band, upsampler.band(band, l_band)], dim=1))
                 pixels[:, band] = rgb.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)  # (G, h, W, 3)
             if self.device.type == "cuda":
                 pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels, non_blocking=True)

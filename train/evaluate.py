@@ -44,10 +44,11 @@ from models.colorizer import (batched, image_to_float, inference_autocast, input
 from models.ldt import check_selection, gather_positions, select_positions
 from models.palette import dominant_colors, swatch_images
 from models.sscn import SSCN, ReferenceEncoding
+from models.upsample import UPSAMPLERS, upsample_ab
 
 from .baselines import BASELINES
 from .data import load_square
-from .metrics import PSNR_CAP_DB, ab_histogram, intersect, psnr, ssim
+from .metrics import PSNR_CAP_DB, ab_histogram, delta_e_ciede2000, intersect, psnr, ssim
 from .pairs import affine_matrices, apply_affine, identity_grid, random_crop_matrices, random_tps_grid
 
 REFERENCE_KINDS = ("tps", "rr", "rc", "palette")
@@ -55,7 +56,7 @@ KIND_TITLES = {"tps": "TPS", "rr": "RR", "rc": "RC", "palette": "palette", "mean
 MEAN_KINDS = ("tps", "rr", "rc")            # Table 1's "Mean"
 NETWORK_KINDS = {"sscn": "sparse", "dense": "dense", "stage1": "stage1"}
 METHODS = (*NETWORK_KINDS, *BASELINES)
-METRICS = ("psnr", "ssim", "his")
+METRICS = ("psnr", "ssim", "his", "de00")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ def protocol(settings: ReferenceSettings = ReferenceSettings()) -> dict:
                 "structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False))",
         "his": "ab histogram intersection of result and reference, 23x23 cells of side 10 centred on multiples "
                "of 10",
+        "de00": "mean CIEDE2000 colour difference (kL = kC = kH = 1) of result and photo, per pixel in Lab",
+        "full_size": "with --full-size N: the truth and the target's L at short side N (centre-cropped), the "
+                     "references as above at `size`, the network at `size`; its ab is upsampled to N by each "
+                     "method (bilinear, guided)",
         "mean": "mean over tps, rr, rc (Table 1)",
     }
 
@@ -131,6 +136,14 @@ class MethodSpec:
     kind: str                        # "sparse" | "dense" | "stage1" | "baseline"
     k: int | None = None
     r: int | None = None
+    upsample: str | None = None      # network rows: ab to the target's size (models.upsample); None: the runner's
+
+
+def with_upsamplers(specs: list[MethodSpec]) -> list[MethodSpec]:
+    """Each network row once per upsampling method ("sscn bilinear", "sscn guided"), baselines once: the rows of
+    the full-resolution protocol."""
+    return [dataclasses.replace(spec, name=f"{spec.name} {method}", upsample=method) if method else spec
+            for spec in specs for method in (UPSAMPLERS if spec.kind != "baseline" else (None,))]
 
 
 def parse_sweep(text: str) -> list[tuple[int, int]]:
@@ -175,7 +188,9 @@ class NetworkRunner:
     """A loaded SSCN run as several methods; per batch the reference is encoded once (densely) and the
     sparse variants select their positions from that encoding, one seeded generator per reference."""
 
-    def __init__(self, model: SSCN, device: torch.device, size: int, precision: str = "auto") -> None:
+    def __init__(self, model: SSCN, device: torch.device, size: int, precision: str = "auto",
+                 upsample: str = "guided") -> None:
+        self.upsample = upsample
         self.precision = resolve_precision(precision, device)     # as `Colorizer` runs it
         self.model = prepare_model(model, device, self.precision)
         self.input_dtype, self.memory_format = input_layout(device, self.precision)
@@ -204,22 +219,25 @@ class NetworkRunner:
     @torch.inference_mode()
     def run(self, lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int],
             specs: list[MethodSpec]) -> dict[str, torch.Tensor]:
-        """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}."""
-        l_norm = normalize_l(self._to_working(lightness).clamp(0.0, 100.0))
-        l_norm = l_norm.to(self.input_dtype).contiguous(memory_format=self.memory_format)
+        """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}.
+        Rows that differ only in their upsampling share one forward."""
+        l_work = self._to_working(lightness).clamp(0.0, 100.0)
+        l_norm = normalize_l(l_work).to(self.input_dtype).contiguous(memory_format=self.memory_format)
         ref_work = self._to_working(reference).clamp(0.0, 1.0).contiguous(memory_format=self.memory_format)
-        results = {}
+        results, forwards = {}, {}
         with self._autocast():
             encoding = self.model.encode_reference(ref_work, dense=True)
             for spec in specs:
-                if spec.kind == "stage1":
-                    ab_norm = self.model(l_norm, encoding, stage1_only=True).ab
-                elif spec.kind == "dense":
-                    ab_norm = self.model(l_norm, encoding).ab
-                else:
-                    ab_norm = self.model(l_norm, self._select(encoding, spec.k, spec.r, seeds)).ab
-                results[spec.name] = denormalize_ab(F.interpolate(ab_norm.float(), size=lightness.shape[-2:],
-                                                                  mode="bilinear", align_corners=False))
+                key = (spec.kind, spec.k, spec.r)
+                if key not in forwards:
+                    if spec.kind == "stage1":
+                        forwards[key] = self.model(l_norm, encoding, stage1_only=True).ab
+                    elif spec.kind == "dense":
+                        forwards[key] = self.model(l_norm, encoding).ab
+                    else:
+                        forwards[key] = self.model(l_norm, self._select(encoding, spec.k, spec.r, seeds)).ab
+                ab_work = denormalize_ab(forwards[key].float())                         # (B, 2, S, S)
+                results[spec.name] = upsample_ab(ab_work, l_work, lightness, spec.upsample or self.upsample)
         return results
 
 
@@ -247,7 +265,7 @@ class MethodSet:
 
 
 def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device,
-                  size: int, precision: str = "auto") -> MethodSet:
+                  size: int, precision: str = "auto", upsample: str = "guided") -> MethodSet:
     """Load the model only when a network method is asked for (baselines need no weights); sparse rows
     without k / r take the checkpoint's."""
     network = None
@@ -259,17 +277,25 @@ def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: t
         for spec in specs:
             if spec.kind == "sparse":
                 check_selection(spec.k, spec.r)
-        network = NetworkRunner(model, device, size, precision)
+        network = NetworkRunner(model, device, size, precision, upsample)
     return MethodSet(specs, network)
 
 
 def score_results(results: dict[str, torch.Tensor], truth: torch.Tensor,
                   references: torch.Tensor) -> dict[str, dict[str, list[float]]]:
-    """{name: {"psnr" | "ssim" | "his": one score per image}} for results (B, 3, H, W) against the truth
+    """{name: {"psnr" | "ssim" | "his" | "de00": one score per image}} for results (B, 3, H, W) against the truth
     (B, 3, H, W) and the references (B | 1, 3, Hr, Wr), whose histograms are computed once for all methods."""
     ref_hist = ab_histogram(references)
+    truth_lab = rgb_to_lab(_levels(truth))
     return {name: {"psnr": psnr(rgb, truth).tolist(), "ssim": ssim(rgb, truth).tolist(),
-                   "his": intersect(ab_histogram(rgb), ref_hist).tolist()} for name, rgb in results.items()}
+                   "his": intersect(ab_histogram(rgb), ref_hist).tolist(),
+                   "de00": delta_e_ciede2000(rgb_to_lab(_levels(rgb)), truth_lab).mean(dim=(-2, -1)).tolist()}
+            for name, rgb in results.items()}
+
+
+def _levels(rgb: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] as the 8-bit image a user would save, back in [0, 1] (the convention of every metric)."""
+    return rgb.mul(255.0).round().div(255.0)
 
 
 # --- photo benchmark ---------------------------------------------------------------------------------
@@ -340,8 +366,9 @@ def _photo_batches(paths: list[Path], photos_per_batch: int, size: int,
 
 def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed: int = 0,
                     batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_rows: int = 4,
-                    progress: Callable[[int], None] | None = None) -> PhotoReport:
-    """Run every method on the four references of every photo; `progress(n)` after each n photos."""
+                    progress: Callable[[int], None] | None = None, full_size: int | None = None) -> PhotoReport:
+    """Run every method on the four references of every photo; `progress(n)` after each n photos. With
+    `full_size` the truth and the target are the photo at that size (the references stay at `size`)."""
     started = time.perf_counter()
     report = PhotoReport(methods.names, [])
     photos_per_batch = max(1, batch_size // len(REFERENCE_KINDS))
@@ -350,6 +377,8 @@ def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed
         pairs = [(name, kind, pair_seed(name.name, kind, seed)) for name in names for kind in REFERENCE_KINDS]
         references = torch.stack([make_reference(truth[i // len(REFERENCE_KINDS)], kind, pair)
                                   for i, (_, kind, pair) in enumerate(pairs)])           # (P*4, 3, S, S)
+        if full_size is not None:
+            truth = torch.stack([load_square(name, full_size) for name in names]).float() / 255.0   # (P, 3, N, N)
         truth = truth.repeat_interleave(len(REFERENCE_KINDS), dim=0).to(device)          # (P*4, 3, S, S)
         references = references.to(device)
         lightness = rgb_to_lab(truth)[:, :1]

@@ -20,6 +20,7 @@ Conventions (BasicSR-style: stated, checked, batched):
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -136,3 +137,39 @@ def histogram_intersection(result: torch.Tensor, reference: torch.Tensor) -> tor
     if reference.shape[0] not in (1, result.shape[0]):
         raise ValueError(f"{result.shape[0]} results for {reference.shape[0]} references")
     return intersect(ab_histogram(result), ab_histogram(reference))
+
+
+def delta_e_ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
+    """CIEDE2000 colour difference (Sharma, Wu & Dalal 2005; kL = kC = kH = 1) of Lab (..., 3, H, W) images,
+    L in [0, 100] -> per-pixel ΔE00 (..., H, W). Matches scikit-image's `deltaE_ciede2000(channel_axis=-3)`."""
+    if lab1.shape != lab2.shape or lab1.dim() < 3 or lab1.shape[-3] != 3:
+        raise ValueError(f"expected two Lab tensors of one shape (..., 3, H, W), got {tuple(lab1.shape)} and "
+                         f"{tuple(lab2.shape)}")
+    l1, a1, b1 = lab1.double().unbind(-3)
+    l2, a2, b2 = lab2.double().unbind(-3)
+    chroma_mean = (torch.hypot(a1, b1) + torch.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - torch.sqrt(chroma_mean ** 7 / (chroma_mean ** 7 + 25.0 ** 7)))
+    a1, a2 = a1 * (1 + g), a2 * (1 + g)                                          # a' (eq. 2-3)
+    c1, c2 = torch.hypot(a1, b1), torch.hypot(a2, b2)
+    h1 = torch.atan2(b1, a1) % (2 * math.pi)
+    h2 = torch.atan2(b2, a2) % (2 * math.pi)
+    grey = (c1 * c2) == 0                                                        # hue undefined
+    dh = h2 - h1
+    dh = torch.where(dh > math.pi, dh - 2 * math.pi, torch.where(dh < -math.pi, dh + 2 * math.pi, dh))
+    dh = torch.where(grey, torch.zeros_like(dh), dh)
+    d_hue = 2 * torch.sqrt(c1 * c2) * torch.sin(dh / 2)
+    l_mean, c_mean = (l1 + l2) / 2, (c1 + c2) / 2
+    h_sum = h1 + h2
+    h_mean = torch.where(grey, h_sum,
+                         torch.where((h1 - h2).abs() <= math.pi, h_sum / 2,
+                                     torch.where(h_sum < 2 * math.pi, (h_sum + 2 * math.pi) / 2,
+                                                 (h_sum - 2 * math.pi) / 2)))
+    t = (1 - 0.17 * torch.cos(h_mean - math.radians(30)) + 0.24 * torch.cos(2 * h_mean)
+         + 0.32 * torch.cos(3 * h_mean + math.radians(6)) - 0.20 * torch.cos(4 * h_mean - math.radians(63)))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / torch.sqrt(20 + (l_mean - 50) ** 2)
+    s_c = 1 + 0.045 * c_mean
+    s_h = 1 + 0.015 * c_mean * t
+    rotation = -torch.sin(math.radians(60) * torch.exp(-((torch.rad2deg(h_mean) - 275) / 25) ** 2)) \
+        * 2 * torch.sqrt(c_mean ** 7 / (c_mean ** 7 + 25.0 ** 7))
+    d_l, d_c, d_h = (l2 - l1) / s_l, (c2 - c1) / s_c, d_hue / s_h
+    return torch.sqrt(d_l ** 2 + d_c ** 2 + d_h ** 2 + rotation * d_c * d_h).to(lab1.dtype)
