@@ -241,7 +241,7 @@ class Colorizer:
         self._require_reference()
         if not images:
             return []
-        lightness = [rgb_to_lightness(image_to_float(self._upload(image))[None]) for image in images]  # (1,1,H,W)
+        lightness = [self._lightness(self._upload(image)) for image in images]                        # (1,1,H,W)
         l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)                # (B,1,S,S)
         output = self.predict(normalize_l(l_work))
         rgb = self._merge(lightness, l_work, output.ab)
@@ -249,6 +249,16 @@ class Colorizer:
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()    # the copies into pinned memory are done
         return [ColorizeResult(*pair) for pair in zip(rgb, coarse)]
+
+    def _lightness(self, image: torch.Tensor) -> torch.Tensor:
+        """L (1, 1, H, W) of an image (C, H, W) on the device, converted in bands of rows: the float RGB of a
+        large photo, and its temporaries, never exist at once."""
+        height, width = image.shape[-2:]
+        lightness = torch.empty(1, 1, height, width, device=image.device)
+        rows = max(1, _MERGE_PIXELS[self.device.type] // width)
+        for top in range(0, height, rows):
+            lightness[..., top:top + rows, :] = rgb_to_lightness(image_to_float(image[:, top:top + rows])[None])
+        return lightness
 
     def _upload(self, image: torch.Tensor) -> torch.Tensor:
         """An image (C, H, W) to the device as it is (uint8 stays uint8: a quarter of float's bytes), from a
