@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from train.data import load_square
-from train.metrics import PSNR_CAP_DB, ab_histogram, histogram_intersection, psnr, ssim
+from train.metrics import PSNR_CAP_DB, ab_histogram, delta_e_ciede2000, histogram_intersection, psnr, ssim
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,32 @@ class TestHistogramIntersection:
     def test_rejects_batch_mismatch(self, photos):
         with pytest.raises(ValueError, match="references"):
             histogram_intersection(photos[:3], photos[:2])
+
+
+class TestCIEDE2000:
+    def test_matches_skimage(self):
+        from skimage.color import deltaE_ciede2000
+
+        generator = torch.Generator().manual_seed(0)
+        lab1 = torch.stack([torch.rand(40, 50, generator=generator) * 100,
+                            (torch.rand(40, 50, generator=generator) - 0.5) * 200,
+                            (torch.rand(40, 50, generator=generator) - 0.5) * 200]).double()
+        lab2 = lab1 + torch.randn(3, 40, 50, generator=generator, dtype=torch.float64) \
+            * torch.tensor([5.0, 20.0, 20.0], dtype=torch.float64)[:, None, None]
+        lab1[1:, :3] = 0                                     # grey pixels: hue undefined on one side or both
+        lab2[1:, :5] = 0
+        expected = deltaE_ciede2000(lab1.numpy(), lab2.numpy(), channel_axis=0)
+        np.testing.assert_allclose(delta_e_ciede2000(lab1[None], lab2[None])[0].numpy(), expected, atol=1e-9)
+
+    def test_sharma_reference_pairs(self):
+        """Pairs 1, 7 and 17 of Sharma, Wu & Dalal's test data (their Table 1)."""
+        lab1 = torch.tensor([[50.0, 2.6772, -79.7751], [50.0, 0.0, 0.0], [50.0, 2.5, 0.0]])
+        lab2 = torch.tensor([[50.0, 0.0, -82.7485], [50.0, -1.0, 2.0], [73.0, 25.0, -18.0]])
+        result = delta_e_ciede2000(lab1.T[:, :, None], lab2.T[:, :, None])[:, 0]
+        torch.testing.assert_close(result, torch.tensor([2.0425, 2.3669, 27.1492]), atol=1e-4, rtol=0)
+
+    def test_identical_is_zero_and_shapes_are_checked(self):
+        lab = torch.rand(2, 3, 4, 5) * 50
+        assert delta_e_ciede2000(lab, lab).shape == (2, 4, 5) and delta_e_ciede2000(lab, lab).abs().max() < 1e-6
+        with pytest.raises(ValueError, match="Lab tensors"):
+            delta_e_ciede2000(lab, lab[:, :2])
