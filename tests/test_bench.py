@@ -124,11 +124,13 @@ def test_cli_random_weights_and_end_to_end(run_sscn, data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["weights"] == "random weights" and "random weights" in result.stderr
-    assert [row["mode"] for row in report["network"]] == ["sparse"]
-    folder_run, video_run = report["end_to_end"]
-    assert (folder_run["kind"], folder_run["files"], folder_run["images"]) == ("folder", 2, 2)
-    assert (video_run["kind"], video_run["files"], video_run["images"]) == ("video", 1, 30)
-    assert folder_run["images_per_second"] > 0 and video_run["seconds"] > 0
+    precisions = report["precisions"]
+    assert [(row["mode"], row["precision"]) for row in report["network"]] == [("sparse", p) for p in precisions]
+    assert [(run["kind"], run["precision"]) for run in report["end_to_end"]] == [
+        (kind, precision) for kind in ("folder", "video") for precision in precisions]
+    for run in report["end_to_end"]:
+        assert (run["files"], run["images"]) == ((2, 2) if run["kind"] == "folder" else (1, 30))
+        assert run["images_per_second"] > 0 and run["seconds"] > 0
     assert sorted(p.name for p in folder.iterdir()) == ["flowers.jpg", "tomato.jpg"]    # nothing written there
 
 
