@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from . import options
 from .errors import CLIError, reported_errors, stderr_is_terminal
 from .options import DEBUG, flag
 
@@ -31,7 +32,7 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     sizes: str = typer.Option("256,512,1024", help="Working resolutions to time, comma-separated (multiples of 32)."),
     batch_size: int = typer.Option(1, "--batch-size", help="Targets per forward pass."),
-    precision: str = typer.Option("auto", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA, fp32 on CPU)."),
+    precision: str = options.PRECISION,
     weights: Optional[Path] = typer.Option(None, "--weights", show_default=False,
                                            help="Model weights (.safetensors; default: the shipped model)."),
     config: Optional[str] = typer.Option(None, "--config", show_default=False,
@@ -60,7 +61,9 @@ def bench(
 
     The network runs with a cached reference (as `sscn colorize` uses it), sparse and dense attention, at
     several working sizes: ms per image, images/s, peak memory (CUDA: allocated; CPU: the process's peak
-    RSS), achieved TFLOP/s and its share of the device's dense bf16/fp16 peak where known. --folder and
+    RSS), achieved TFLOP/s and its share of the device's dense bf16/fp16 peak where known. On a CPU whose
+    precision is not fp32 (auto: bf16 where the CPU has it natively), fp32 is timed too, in the same run, and
+    each row shows its speed-up over fp32. --folder and
     --video add end-to-end figures of `sscn colorize` (decode, model, encode). A table goes to stderr;
     --json prints everything, with the device, torch version and date, on stdout; --markdown prints the tables
     as Markdown (the README's speed table is made this way).
@@ -108,6 +111,9 @@ def bench(
         torch_device = resolve_device(device)
         resolved_precision = resolve_precision(precision, torch_device)
         runs = runs or (10 if torch_device.type == "cuda" else 3)
+        # on the CPU the new default is shown against fp32 side by side, each pair measured back to back
+        precisions = (("fp32",) if torch_device.type == "cpu" and resolved_precision != "fp32" else ()) \
+            + (resolved_precision,)
 
         if config is not None:
             if weights is not None:
@@ -125,26 +131,28 @@ def bench(
             "device": device_name(torch_device), "torch": torch.__version__,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "config": model.config.name, "weights": weights_label, "parameters": count_parameters(model),
-            "precision": resolved_precision, "batch_size": batch_size, "runs": runs, "warmup": warmup,
+            "precision": resolved_precision, "precisions": list(precisions), "batch_size": batch_size, "runs": runs,
+            "warmup": warmup,
             "k": model.config.k, "r": model.config.r, "compile": compile,
         }
-        with _progress(len(size_list) * len(mode_list)) as advance:
-            timings = benchmark(model, size_list, tuple(mode_list), on_result=advance, batch_size=batch_size,
-                                runs=runs, warmup=warmup, device=str(torch_device), precision=resolved_precision,
+        with _progress(len(size_list) * len(mode_list) * len(precisions)) as advance:
+            timings = benchmark(model, size_list, tuple(mode_list), precisions, on_result=advance,
+                                batch_size=batch_size, runs=runs, warmup=warmup, device=str(torch_device),
                                 compile=compile)
         report["network"] = [timing.as_dict() for timing in timings]
         report["end_to_end"] = []
         if folder is not None or video is not None:
             from .runner import RunSettings, load_colorizer
 
-            settings = RunSettings(device=str(torch_device), precision=resolved_precision, size=size_list[0],
-                                   dense=mode_list == ["dense"], batch_size=batch_size, compile=compile,
-                                   overwrite=True, quiet=True, json=True)
-            colorizer = load_colorizer(settings, model)
             with tempfile.TemporaryDirectory(prefix="sscn-bench-") as work:
                 for kind, source, targets in inputs:
-                    report["end_to_end"].append(_end_to_end(kind, source, targets, colorizer, Path(work),
-                                                            settings))
+                    for run_precision in precisions:
+                        settings = RunSettings(device=str(torch_device), precision=run_precision, size=size_list[0],
+                                               dense=mode_list == ["dense"], batch_size=batch_size, compile=compile,
+                                               overwrite=True, quiet=True, json=True)
+                        colorizer = load_colorizer(settings, model)
+                        report["end_to_end"].append(_end_to_end(kind, source, targets, colorizer, Path(work),
+                                                                settings))
         _print_tables(report)
         if json_output:
             typer.echo(json.dumps(report, indent=2))
@@ -220,14 +228,15 @@ def _end_to_end(kind: str, source: Path, targets: list[Target], colorizer: Color
     if code:
         failed = next(item for item in summary["items"] if item["status"] == "failed")
         raise CLIError(f"end-to-end {kind} run failed: {failed.get('error', failed['input'])}")
-    return {"kind": kind, "source": str(source), "files": summary["done"], "images": summary["images"],
-            "size": settings.size, "mode": "dense" if settings.dense else "sparse",
+    return {"kind": kind, "source": str(source), "precision": colorizer.precision, "files": summary["done"],
+            "images": summary["images"], "size": settings.size, "mode": "dense" if settings.dense else "sparse",
             "seconds": round(seconds, 3), "images_per_second": summary["images_per_second"]}
 
 
 def _title(report: dict) -> str:
     compiled = ", compiled" if report["compile"] else ""
-    return (f"sscn bench: {report['config']} ({report['weights']}), {report['precision']}{compiled}, "
+    precisions = " and ".join(report.get("precisions", [report["precision"]]))
+    return (f"sscn bench: {report['config']} ({report['weights']}), {precisions}{compiled}, "
             f"batch {report['batch_size']}, median of {report['runs']} runs")
 
 
@@ -241,28 +250,49 @@ _NETWORK_COLUMNS = ["size", "mode", "positions", "ms/image", "images/s", "peak M
 _END_TO_END_COLUMNS = ["input", "kind", "files", "images", "size", "seconds", "images/s"]
 
 
+def _compared(report: dict) -> bool:
+    """Whether the report holds fp32 and another precision side by side (a precision column and a speed-up)."""
+    return len(report.get("precisions", [])) > 1
+
+
+def _speedup(row: dict, rows: list[dict], key: str) -> str:
+    """Row's ms (or seconds) against the fp32 row of the same measurement, as "3.1×"."""
+    same = lambda other: all(other[k] == row[k] for k in ("size", "mode", "kind") if k in row)  # noqa: E731
+    fp32 = next((other for other in rows if other.get("precision") == "fp32" and same(other)), None)
+    if fp32 is None or not row[key] or not fp32[key]:
+        return "-"
+    return f"{fp32[key] / row[key]:.2f}×"
+
+
 def _network_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     """Column names and the cells of each network measurement, as the table and --markdown show them."""
-    compiled = report["compile"]
+    compiled, compared = report["compile"], _compared(report)
+    columns = _NETWORK_COLUMNS[:2] + ["precision"] * compared + _NETWORK_COLUMNS[2:] + ["× fp32"] * compared \
+        + ["compile s"] * compiled
     rows = []
     for row in report["network"]:
-        cells = [f"{row['size']}²", row["mode"], str(row["positions"])]
+        cells = [f"{row['size']}²", row["mode"], *([row["precision"]] if compared else []), str(row["positions"])]
         if row["error"]:
-            rows.append(cells + [row["error"]] + [""] * (len(_NETWORK_COLUMNS) - 4 + compiled))
+            rows.append(cells + [row["error"]] + [""] * (len(columns) - len(cells) - 1))
             continue
         rows.append(cells + [
             f"{row['ms_per_image']:.2f}", f"{row['images_per_second']:.1f}",
             "-" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:.0f}",
             f"{row['gflops_per_image']:.2f}", f"{row['achieved_tflops']:.3f}",
             "-" if row["peak_fraction"] is None else f"{100 * row['peak_fraction']:.1f} %",
+            *([_speedup(row, report["network"], "ms_per_image")] if compared else []),
             *([f"{row['compile_seconds']:.1f}"] if compiled else []),
         ])
-    return _NETWORK_COLUMNS + (["compile s"] if compiled else []), rows
+    return columns, rows
 
 
-def _end_to_end_rows(report: dict) -> list[list[str]]:
-    return [[row["source"], row["kind"], str(row["files"]), str(row["images"]), f"{row['size']}²",
-             f"{row['seconds']:.2f}", f"{row['images_per_second']:.2f}"] for row in report["end_to_end"]]
+def _end_to_end_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    compared = _compared(report)
+    columns = _END_TO_END_COLUMNS[:2] + ["precision"] * compared + _END_TO_END_COLUMNS[2:] + ["× fp32"] * compared
+    return columns, [[row["source"], row["kind"], *([row["precision"]] if compared else []), str(row["files"]),
+                      str(row["images"]), f"{row['size']}²", f"{row['seconds']:.2f}", f"{row['images_per_second']:.2f}",
+                      *([_speedup(row, report["end_to_end"], "seconds")] if compared else [])]
+                     for row in report["end_to_end"]]
 
 
 def _print_tables(report: dict) -> None:
@@ -273,16 +303,17 @@ def _print_tables(report: dict) -> None:
     columns, rows = _network_rows(report)
     table = Table(title=_title(report), caption=_caption(report))
     for column in columns:
-        table.add_column(column, justify="left" if column == "mode" else "right")
+        table.add_column(column, justify="left" if column in ("mode", "precision") else "right")
     for cells in rows:
         table.add_row(*cells)
     console.print(table)
     if report["end_to_end"]:
         e2e = Table(title="sscn colorize end to end (decode, model, encode)",
                     caption="after a warm-up batch (which compiles, with --compile)")
-        for column in _END_TO_END_COLUMNS:
-            e2e.add_column(column, justify="left" if column in ("input", "kind") else "right")
-        for cells in _end_to_end_rows(report):
+        columns, rows = _end_to_end_rows(report)
+        for column in columns:
+            e2e.add_column(column, justify="left" if column in ("input", "kind", "precision") else "right")
+        for cells in rows:
             e2e.add_row(*cells)
         console.print(e2e)
 
@@ -296,5 +327,5 @@ def markdown(report: dict) -> str:
     lines = [f"{_title(report)}; {_caption(report)}.", "", *table(*_network_rows(report))]
     if report["end_to_end"]:
         lines += ["", "End to end (`sscn colorize`: decode, model, encode; after a warm-up batch):", "",
-                  *table(_END_TO_END_COLUMNS, _end_to_end_rows(report))]
+                  *table(*_end_to_end_rows(report))]
     return "\n".join(lines)

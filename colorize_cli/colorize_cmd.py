@@ -47,6 +47,7 @@ def colorize(
     batch_size: int = options.BATCH_SIZE,
     workers: int = options.WORKERS,
     compile: bool = options.COMPILE,
+    upsample: str = options.UPSAMPLE,
     seed: int = options.SEED,
     max_pixels: int = options.MAX_PIXELS,
     overwrite: bool = options.OVERWRITE,
@@ -118,7 +119,8 @@ def colorize(
         colorizer = None        # loaded by run_groups, or before it when targets are matched to a library
         settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
-                               compile=compile, overwrite=overwrite, quiet=quiet, json=json, debug=debug)
+                               compile=compile, upsample=upsample,
+                               overwrite=overwrite, quiet=quiet, json=json, debug=debug)
         settings.check()
         on_ray = RaySettings.from_options(ray, ray_actors, ray_cpus, ray_gpus)
         if pairs is not None:

@@ -12,6 +12,7 @@ import typer
 from typer.models import Context
 
 from . import evaluate_inputs as inputs
+from . import options
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
 from .options import DEBUG, Command, flag
 
@@ -42,6 +43,12 @@ def evaluate(
                                                    "frames."),
     batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass (--pairs: one at a time)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    precision: str = options.PRECISION,
+    upsample: str = options.UPSAMPLE,
+    full_size: Optional[int] = typer.Option(
+        None, "--full-size", show_default=False,
+        help="Photos: score at full resolution: truth and target at short side N, the network at --size, each "
+             "network row once per upsampling (bilinear, guided); PSNR and ΔE00 of the N x N result."),
     ref: Optional[Path] = typer.Option(None, help="Video only: reference image (default: the video's middle frame)."),
     keyframe: Optional[str] = typer.Option(None, show_default=False,
                                            help="Video keyframe protocol: the colour frame at this time (1.5s, or "
@@ -87,6 +94,8 @@ def evaluate(
     with reported_errors(debug):
         from models.checkpoint import default_weights_path
         from models.colorizer import resolve_device
+        from models.colorizer import resolve_precision
+        from models.upsample import UPSAMPLERS
         from train import evaluate as bench
 
         from .runner import check_seed
@@ -94,6 +103,12 @@ def evaluate(
 
         names = [name.strip() for name in methods.split(",") if name.strip()]
         specs = bench.method_specs(names, k, r, bench.parse_sweep(sweep) if sweep else [])
+        if full_size is not None:
+            if full_size < size:
+                raise CLIError(f"--full-size must be at least --size ({size}), got {full_size}")
+            specs = bench.with_upsamplers(specs)
+        if upsample not in UPSAMPLERS:
+            raise CLIError(f"--upsample {upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
         gates = [(metric, threshold) for metric, threshold in (("psnr", min_psnr), ("de00", max_de00))
                  if threshold is not None]
         if gates and gate_method not in [spec.name for spec in specs]:
@@ -107,6 +122,9 @@ def evaluate(
         _check_mode_options(mode, ref, keyframe, gaps, root)
         check_seed(seed)
         torch_device = resolve_device(device)
+        precision = resolve_precision(precision, torch_device)
+        if full_size is not None and mode != "photos":
+            raise CLIError("--full-size is for a photo folder (the self-augmentation protocol)")
         # find the inputs and check the outputs before the model is loaded, so bad input fails fast
         paths = inputs.photo_paths(source, limit) if mode == "photos" else []
         reports = {"--json-out": json_path, "--csv": csv_path, "--sheet": sheet}
@@ -115,6 +133,7 @@ def evaluate(
                       {option: path for option, path in reports.items() if path is not None and str(path) != "-"})
         settings = {"input": str(pairs if mode == "pairs" else source), "size": size, "seed": seed,
                     "device": str(torch_device),
+                    "precision": precision, "upsample": upsample, "full_size": full_size,
                     "weights": str(weights or "shipped") if any(s.kind != "baseline" for s in specs) else None}
         failed: list[dict] = []
         if mode == "pairs":
@@ -125,9 +144,9 @@ def evaluate(
                                 torch_device)
             rows = report.frames
         else:
-            method_set = bench.build_methods(specs, weights, torch_device, size)
+            method_set = bench.build_methods(specs, weights, torch_device, size, precision, upsample)
             report = _run_photos(bench, source, paths, method_set, _with_rows(settings, method_set.specs), size,
-                                 seed, batch_size, torch_device)
+                                 seed, batch_size, torch_device, full_size)
             failed, rows = report.failed, report.scores
         _print_table(mode, report)
         if json_stdout or str(json_path) == "-":
@@ -226,11 +245,11 @@ def _progress(label: str, total: int | None):
 
 
 def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: dict, size: int, seed: int,
-                batch_size: int, device):
+                batch_size: int, device, full_size: int | None = None):
     context, advance = _progress("evaluate", len(paths))
     with context:
         report = bench.evaluate_photos(paths, method_set, size=size, seed=seed, batch_size=batch_size,
-                                       device=device, progress=advance)
+                                       device=device, progress=advance, full_size=full_size)
     if not report.scores:
         raise CLIError(f"{folder}: none of its {len(paths)} photos could be read "
                        f"(first: {report.failed[0]['file']}: {report.failed[0]['error']})")

@@ -63,12 +63,16 @@ DENSE = flag("--dense", help="Attend to every reference position (slower; ignore
 SIZE = typer.Option(256, "--size", help="Working resolution of the network (multiple of 32); output keeps "
                                         "the input's size.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-PRECISION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA, fp32 on CPU).")
+PRECISION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA and on CPUs "
+                                                      "with native bf16, AVX-512 BF16 or AMX; fp32 elsewhere).")
 BATCH_SIZE = typer.Option(8, "--batch-size", help="Images (or video frames) per forward pass.")
 WORKERS = typer.Option(0, "--workers", help="Threads decoding and writing images, each (0: one per core, max 8).")
 COMPILE = flag("--compile",
                help="torch.compile the network: a one-off wait (about a minute on a CPU) that pays back "
                     "on long videos and large folders.")
+UPSAMPLE = typer.Option("guided", "--upsample",
+                        help="How the working-size colour reaches the output size: guided (a guided filter that "
+                             "follows the edges of the full-resolution lightness) or bilinear.")
 SEED = typer.Option(0, "--seed", help="Seed of the random reference positions (same seed, same output), "
                                       "0 to 2**64-1.")
 MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels",

@@ -39,6 +39,7 @@ def palette(
     batch_size: int = options.BATCH_SIZE,
     workers: int = options.WORKERS,
     compile: bool = options.COMPILE,
+    upsample: str = options.UPSAMPLE,
     seed: int = options.SEED,
     max_pixels: int = options.MAX_PIXELS,
     overwrite: bool = options.OVERWRITE,
@@ -83,7 +84,8 @@ def palette(
 
         settings = RunSettings(weights=model, device=device, precision=precision, size=size, k=k, r=r,
                                dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
-                               compile=compile, overwrite=overwrite, quiet=quiet, json=json, debug=debug)
+                               compile=compile, upsample=upsample, overwrite=overwrite, quiet=quiet, json=json,
+                               debug=debug)
         settings.check()
         jobs = []
         if targets:

@@ -29,6 +29,7 @@ from models import SSCN, Colorizer
 from models.checkpoint import default_weights_path
 from models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
 from models.outputs import OutputError, atomic_write, protect, remove_stale_parts
+from models.upsample import UPSAMPLERS
 
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
 from .frames import FRAME_NAME, check_frames_folder, claim_frames_folder, remove_frames_after
@@ -59,6 +60,7 @@ class RunSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS   # larger images are refused; a batch holds at most this many pixels
     workers: int = 0                 # reader and writer threads each; 0: one per CPU core, at most 8
     compile: bool = False            # torch.compile the network
+    upsample: str = "guided"         # models.upsample.UPSAMPLERS
     overwrite: bool = False
     quiet: bool = False
     json: bool = False
@@ -68,6 +70,8 @@ class RunSettings:
         """Refuse bad settings up front, even when every output exists already and no model is loaded."""
         resolve_precision(self.precision, resolve_device(self.device))
         working_size(self.size)
+        if self.upsample not in UPSAMPLERS:
+            raise CLIError(f"--upsample {self.upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
         for name, value in (("k", self.k), ("r", self.r)):
             if value is not None and value < 0:
                 raise CLIError(f"--{name} must be >= 0 (got {value})")
@@ -268,7 +272,7 @@ def load_colorizer(settings: RunSettings, model: SSCN | None = None) -> Colorize
         raise CLIError(f"{default_weights_path()}: shipped weights not found (pass --weights FILE)")
     return Colorizer(weights=settings.weights, device=settings.device, precision=settings.precision,
                      size=settings.size, k=settings.k, r=settings.r, dense=settings.dense, seed=settings.seed,
-                     model=model, compile=settings.compile)
+                     model=model, compile=settings.compile, upsample=settings.upsample)
 
 
 def split_by_pixels(group: list[tuple[Job, Picture]], max_pixels: int) -> list[list[tuple[Job, Picture]]]:

@@ -47,6 +47,7 @@ class Timing:
     peak_fraction: float | None    # achieved / the device's dense peak, where known
     compile_seconds: float | None = None   # the first warm-up run, which compiles, when compiled
     error: str | None = None       # e.g. out of memory: the other figures are then 0
+    precision: str = "fp32"        # as resolved by the engine (models.colorizer.resolve_precision)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -134,7 +135,7 @@ def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
         return Timing(colorizer.size, mode, batch_size, positions, 0, 0.0, 0.0, None, flops / 1e9, 0.0, None,
-                      error="out of memory")
+                      error="out of memory", precision=colorizer.precision)
     seconds = statistics.median(all_seconds[warmup:])
     if colorizer.device.type == "cuda":
         peak_memory = torch.cuda.max_memory_allocated(colorizer.device) / 1e6
@@ -145,17 +146,19 @@ def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 
     peak = peak_tflops(colorizer.device, colorizer.precision)
     return Timing(colorizer.size, mode, batch_size, positions, runs, 1000 * seconds / batch_size,
                   images_per_second, peak_memory, flops / 1e9, achieved, achieved / peak if peak else None,
-                  compile_seconds=all_seconds[0] if compile else None)
+                  compile_seconds=all_seconds[0] if compile else None, precision=colorizer.precision)
 
 
-def benchmark(model: SSCN, sizes: list[int], modes: tuple[str, ...] = MODES, *,
-              on_result: Callable[[Timing], None] | None = None, **options) -> list[Timing]:
-    """`measure` for every size (ascending, so the CPU's peak RSS grows with the work) and mode."""
+def benchmark(model: SSCN, sizes: list[int], modes: tuple[str, ...] = MODES, precisions: tuple[str, ...] = ("auto",),
+              *, on_result: Callable[[Timing], None] | None = None, **options) -> list[Timing]:
+    """`measure` for every size (ascending, so the CPU's peak RSS grows with the work), mode and precision; the
+    precisions of one size and mode are measured back to back, so their ratio holds on a busy machine."""
     timings = []
     for size in sorted(sizes):
         for mode in modes:
-            timing = measure(model, size, mode, **options)
-            timings.append(timing)
-            if on_result:
-                on_result(timing)
+            for precision in precisions:
+                timing = measure(model, size, mode, precision=precision, **options)
+                timings.append(timing)
+                if on_result:
+                    on_result(timing)
     return timings

@@ -7,6 +7,7 @@ ab is upsampled to the target's own size and merged with its original full-resol
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
@@ -25,6 +26,7 @@ from .library import describe
 from .palette import palette_image
 from .references import encode_references
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
+from .upsample import UPSAMPLERS, AbUpsampler
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Full-resolution Lab -> RGB runs in bands of rows holding about this many pixels (all targets of a size
@@ -49,13 +51,48 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX): there oneDNN's bf16 convolutions and
+    matrix products run several times faster than fp32; elsewhere bf16 is emulated, and slower."""
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return torch.backends.mkldnn.is_available() and any(check is not None and check() for check in native)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' is bf16 autocast on CUDA and fp32 on the CPU; fp32, bf16 and fp16 are taken as given."""
+    """'auto' is bf16 on CUDA and on CPUs with native bf16, fp32 on other CPUs; fp32, bf16 and fp16 are taken
+    as given."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
+        return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
     return precision
+
+
+def input_layout(device: torch.device, precision: str) -> tuple[torch.dtype, torch.memory_format]:
+    """dtype and memory format of the network's inputs, those of a `prepare_model` model's weights: a mismatch
+    would cost a conversion at every layer."""
+    cpu_bf16 = device.type == "cpu" and precision == "bf16"
+    channels_last = cpu_bf16 or device.type == "cuda"
+    return (torch.bfloat16 if cpu_bf16 else torch.float32,
+            torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def prepare_model(model: SSCN, device: torch.device, precision: str) -> SSCN:
+    """`model` on `device`, in eval mode and laid out for inference at `precision`: channels_last on CUDA, and on
+    the CPU in bf16 its weights converted to bf16 once (autocast would convert them at every call) and
+    channels_last (oneDNN's bf16 kernels work in that layout). A CPU conversion works on a copy: the caller's
+    model keeps its dtype (`sscn bench` times fp32 and bf16 engines around one model)."""
+    if device.type == "cpu" and precision == "bf16":
+        return copy.deepcopy(model).eval().to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+
+def inference_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast of a `prepare_model` model: none in fp32, else bf16 / fp16 on `device`'s type."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def working_size(size: int) -> int:
@@ -110,14 +147,16 @@ class Colorizer:
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
                  size: int = 256, k: int | None = None, r: int | None = None, dense: bool = False,
-                 seed: int = 0, model: SSCN | None = None, compile: bool = False) -> None:
+                 seed: int = 0, model: SSCN | None = None, compile: bool = False, upsample: str = "guided") -> None:
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLERS)}")
+        self.upsample = upsample
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.size = working_size(size)
-        self.model = model if model is not None else load_checkpoint(weights or default_weights_path())
-        self.model = self.model.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = prepare_model(model if model is not None else load_checkpoint(weights or default_weights_path()),
+                                   self.device, self.precision)
+        self.input_dtype, self.memory_format = input_layout(self.device, self.precision)
         self.k = self.model.config.k if k is None else k
         self.r = self.model.config.r if r is None else r
         if not dense:
@@ -139,10 +178,7 @@ class Colorizer:
         return self.model.config
 
     def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return inference_autocast(self.device, self.precision)
 
     def _to_working(self, image: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, S, S) with antialiasing when shrinking."""
@@ -152,9 +188,7 @@ class Colorizer:
     def _reference_rgb(self, image: torch.Tensor) -> torch.Tensor:
         """A reference (3, H, W) -> (1, 3, S, S) in [0, 1] on the device, as the encoder takes it."""
         rgb = image_to_float(image).to(self.device)[None]
-        rgb = self._to_working(rgb).clamp(0.0, 1.0)
-        if self.device.type == "cuda":
-            rgb = rgb.contiguous(memory_format=torch.channels_last)
+        rgb = self._to_working(rgb).clamp(0.0, 1.0).contiguous(memory_format=self.memory_format)
         return rgb
 
     @torch.inference_mode()
@@ -202,8 +236,7 @@ class Colorizer:
         """The network alone, with the current reference: L (B, 1, S, S) on the device, at the working size,
         scaled to [-1, 1] -> SSCNOutput (ab in the network's scaling). `colorize` wraps it; `sscn bench` times it."""
         reference = self._require_reference()
-        if self.device.type == "cuda":
-            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+        l_norm = l_norm.to(self.input_dtype).contiguous(memory_format=self.memory_format)
         with self._autocast():
             if self.compiled is None:
                 return self.model(l_norm, reference)
@@ -239,21 +272,20 @@ class Colorizer:
         lightness = [self._lightness(self._upload(image)) for image in images]                      # (1,1,H,W)
         l_work = torch.cat([self._to_working(l) for l in lightness]).clamp(0.0, 100.0)                # (B,1,S,S)
         output = self.predict(normalize_l(l_work))
-        rgb = self._merge(lightness, output.ab)
-        coarse = self._merge(lightness, output.ab_coarse) if stage1 else [None] * len(images)
+        rgb = self._merge(lightness, l_work, output.ab)
+        coarse = self._merge(lightness, l_work, output.ab_coarse) if stage1 else [None] * len(images)
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()    # the copies into pinned memory are done
         return [ColorizeResult(*pair) for pair in zip(rgb, coarse)]
 
     def _lightness(self, image: torch.Tensor) -> torch.Tensor:
-        """Full-resolution L (1, 1, H, W) of an image (1|3, H, W), converted in bands of rows: a large photo
-        never has its float RGB and the conversion's temporaries at once."""
+        """L (1, 1, H, W) of an image (C, H, W) on the device, converted in bands of rows: the float RGB of a
+        large photo, and its temporaries, never exist at once."""
         height, width = image.shape[-2:]
         lightness = torch.empty(1, 1, height, width, device=image.device)
-        rows = max(1, _MERGE_PIXELS[image.device.type] // width)
+        rows = max(1, _MERGE_PIXELS[self.device.type] // width)
         for top in range(0, height, rows):
-            band = slice(top, top + rows)
-            lightness[..., band, :] = rgb_to_lightness(image_to_float(image[:, band])[None])
+            lightness[..., top:top + rows, :] = rgb_to_lightness(image_to_float(image[:, top:top + rows])[None])
         return lightness
 
     def _upload(self, image: torch.Tensor) -> torch.Tensor:
@@ -266,24 +298,25 @@ class Colorizer:
             return hwc.pin_memory().to(self.device, non_blocking=True).permute(2, 0, 1)
         return image.contiguous().pin_memory().to(self.device, non_blocking=True)
 
-    def _merge(self, lightness: list[torch.Tensor], ab_norm: torch.Tensor) -> list[torch.Tensor]:
-        """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) upsampled to H x W,
-        as RGB (3, H, W) uint8 on the CPU. Targets of one size are merged together (a folder of photos from
-        one camera, a video's frames); rows go in bands to bound memory on large photos."""
+    def _merge(self, lightness: list[torch.Tensor], l_work: torch.Tensor, ab_norm: torch.Tensor) -> list[torch.Tensor]:
+        """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) upsampled to H x W
+        (`self.upsample`, guided by the working-size L `l_work` (B, 1, S, S)), as RGB (3, H, W) uint8 on the
+        CPU. Targets of one size are merged together (a folder of photos from one camera, a video's frames);
+        rows go in bands, so a large photo never has its full-size ab or float RGB at once."""
         by_size: dict[tuple[int, int], list[int]] = {}
         for index, l_full in enumerate(lightness):
             by_size.setdefault(tuple(l_full.shape[-2:]), []).append(index)
         merged: list[torch.Tensor] = [torch.empty(0)] * len(lightness)
         for (height, width), indices in by_size.items():
             l_full = torch.cat([lightness[index] for index in indices])                        # (G, 1, H, W)
-            ab_work = torch.cat([ab_norm[index:index + 1] for index in indices]).float()      # (G, 2, S, S)
-            ab = denormalize_ab(F.interpolate(ab_work, size=(height, width), mode="bilinear",
-                                              align_corners=False))                             # (G, 2, H, W)
+            ab_work = denormalize_ab(ab_norm[indices].float())                                 # (G, 2, S, S)
+            upsampler = AbUpsampler(ab_work, l_work[indices], height, width, self.upsample)
             pixels = torch.empty(len(indices), height, width, 3, dtype=torch.uint8, device=self.device)
             rows = max(1, _MERGE_PIXELS[self.device.type] // (len(indices) * width))
             for top in range(0, height, rows):
                 band = slice(top, top + rows)
-                rgb = lab_to_rgb_keep_lightness(torch.cat([l_full[..., band, :], ab[..., band, :]], dim=1))
+                l_band = l_full[..., band, :]                                                  # (G, 1, h, W)
+                rgb = lab_to_rgb_keep_lightness(torch.cat([l_band, upsampler.band(band, l_band)], dim=1))
                 pixels[:, band] = rgb.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)  # (G, h, W, 3)
             if self.device.type == "cuda":
                 pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels, non_blocking=True)

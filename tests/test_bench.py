@@ -9,6 +9,7 @@ import torch
 from models import SSCN, get_config
 from models import benchmark
 from models.benchmark import measure, peak_tflops
+from models.colorizer import resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +80,13 @@ def test_cli_json(run_sscn, tiny_weights):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["config"] == "tiny" and report["weights"] == str(tiny_weights)
-    assert report["precision"] == "fp32" and report["torch"] == torch.__version__ and report["date"]
+    default = resolve_precision("auto", torch.device("cpu"))
+    assert report["precision"] == default and report["torch"] == torch.__version__ and report["date"]
+    # a CPU with native bf16 shows fp32 beside it, each pair back to back
+    assert report["precisions"] == (["fp32", "bf16"] if default == "bf16" else ["fp32"])
     assert report["device"].endswith("(1 thread)")
-    assert [(row["size"], row["mode"]) for row in report["network"]] == [(64, "sparse"), (64, "dense")]
+    assert [(row["size"], row["mode"], row["precision"]) for row in report["network"]] == [
+        (64, mode, precision) for mode in ("sparse", "dense") for precision in report["precisions"]]
     assert all(row["ms_per_image"] > 0 and row["gflops_per_image"] > 0 for row in report["network"])
     assert "ms/image" in result.stderr and "sscn bench" in result.stderr     # the table, on stderr
 
@@ -119,11 +124,13 @@ def test_cli_random_weights_and_end_to_end(run_sscn, data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["weights"] == "random weights" and "random weights" in result.stderr
-    assert [row["mode"] for row in report["network"]] == ["sparse"]
-    folder_run, video_run = report["end_to_end"]
-    assert (folder_run["kind"], folder_run["files"], folder_run["images"]) == ("folder", 2, 2)
-    assert (video_run["kind"], video_run["files"], video_run["images"]) == ("video", 1, 30)
-    assert folder_run["images_per_second"] > 0 and video_run["seconds"] > 0
+    precisions = report["precisions"]
+    assert [(row["mode"], row["precision"]) for row in report["network"]] == [("sparse", p) for p in precisions]
+    assert [(run["kind"], run["precision"]) for run in report["end_to_end"]] == [
+        (kind, precision) for kind in ("folder", "video") for precision in precisions]
+    for run in report["end_to_end"]:
+        assert (run["files"], run["images"]) == ((2, 2) if run["kind"] == "folder" else (1, 30))
+        assert run["images_per_second"] > 0 and run["seconds"] > 0
     assert sorted(p.name for p in folder.iterdir()) == ["flowers.jpg", "tomato.jpg"]    # nothing written there
 
 
@@ -162,3 +169,20 @@ def test_cli_bad_options(args, message):
     result = CliRunner().invoke(app, ["bench", "--device", "cpu", *args])
     assert result.exit_code == 2
     assert "sscn: error: " in result.output and message in result.output
+
+
+def test_markdown_shows_fp32_beside_the_default():
+    from colorize_cli.bench_cmd import markdown
+
+    row = {"size": 256, "mode": "sparse", "positions": 512, "ms_per_image": 90.0, "images_per_second": 11.1,
+           "peak_memory_mb": 600.0, "gflops_per_image": 10.0, "achieved_tflops": 0.1, "peak_fraction": None,
+           "compile_seconds": None, "error": None, "precision": "fp32"}
+    report = {"config": "base", "weights": "shipped", "precision": "bf16", "precisions": ["fp32", "bf16"],
+              "compile": False, "batch_size": 1, "runs": 3, "device": "AMD EPYC (2 threads)", "torch": "2.14.1",
+              "date": "2026-12-02T00:00:00+00:00",
+              "network": [row, {**row, "precision": "bf16", "ms_per_image": 30.0}], "end_to_end": []}
+    lines = markdown(report).splitlines()
+    assert "fp32 and bf16" in lines[0]
+    assert lines[2].startswith("| size | mode | precision |") and lines[2].endswith("| of peak | × fp32 |")
+    assert lines[4].startswith("| 256² | sparse | fp32 | 512 | 90.00 |") and lines[4].endswith("| 1.00× |")
+    assert lines[5].endswith("| 3.00× |")

@@ -1,6 +1,9 @@
 """`Colorizer`, the inference engine: any input size, L kept, reference encoded once, seeded selection."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -66,7 +69,7 @@ def test_batch_of_mixed_sizes_and_inputs(colorizer, photos):
 
 @pytest.mark.parametrize("precision, tolerance", [("bf16", 0.6), ("fp16", 0.1)])
 def test_autocast_close_to_fp32(tiny_weights, photos, precision, tolerance):
-    """The CUDA default (bf16 autocast) and fp16 run on the CPU too; mean error in uint8 levels."""
+    """bf16 (bf16 weights, channels_last on the CPU) and fp16 autocast agree with fp32; mean error in uint8 levels."""
     results = {}
     for name in ("fp32", precision):
         engine = Colorizer(weights=tiny_weights, device="cpu", size=128, precision=name)
@@ -248,3 +251,52 @@ def test_cuda_batch_waits_for_the_gpu_once(tiny_weights, photos):
     for result, expected in zip(results, on_cpu.colorize(batch)):
         assert result.rgb.device.type == "cpu" and result.rgb.dtype == torch.uint8
         assert (result.rgb.int() - expected.rgb.int()).abs().float().mean() < 1.0
+
+
+def test_cpu_bf16_converts_weights_once_on_a_copy(tiny_weights):
+    model = load_checkpoint(tiny_weights)
+    engine = Colorizer(model=model, device="cpu", precision="bf16", size=64)
+    conv = next(module for module in engine.model.modules() if isinstance(module, torch.nn.Conv2d))
+    assert conv.weight.dtype == torch.bfloat16 and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())     # the caller's is kept
+    assert Colorizer(model=model, device="cpu", precision="fp32", size=64).model is model
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_the_cpu(monkeypatch, native, expected):
+    monkeypatch.setattr(colorizer_module, "cpu_has_native_bf16", lambda: native)
+    assert colorizer_module.resolve_precision("auto", torch.device("cpu")) == expected
+    assert colorizer_module.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
+def test_upsampling_choice(tiny_weights, photos):
+    """guided and bilinear differ only where the output is larger than the working size; L is kept either way."""
+    results = {}
+    for method in ("guided", "bilinear"):
+        engine = Colorizer(weights=tiny_weights, device="cpu", size=64, upsample=method)
+        engine.set_reference(photos[0])
+        results[method] = engine.colorize([photos[1], photos[1][:, :48, :64]])
+    large, small = zip(*results.values())
+    assert not torch.equal(large[0].rgb, large[1].rgb) and torch.equal(small[0].rgb, small[1].rgb)
+    for result in large:
+        assert (_lightness(result.rgb) - _lightness(photos[1])).abs().mean() < 1.0
+    with pytest.raises(ValueError, match="unknown upsampling 'nearest'"):
+        Colorizer(weights=tiny_weights, device="cpu", upsample="nearest")
+
+
+def test_large_photo_stays_in_bounded_memory(tiny_weights):
+    """A 4000 x 3000 target: its full-size ab and float RGB exist a band at a time (the process's peak RSS)."""
+    script = f"""
+import resource, torch
+from models import Colorizer
+engine = Colorizer(weights={str(tiny_weights)!r}, device="cpu", size=64)
+engine.set_reference(torch.zeros(3, 64, 64, dtype=torch.uint8))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+[result] = engine.colorize([torch.full((1, 3000, 4000), 128, dtype=torch.uint8)])
+assert result.rgb.shape == (3, 3000, 4000)
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    before, after = (int(value) * 1024 / 1e6 for value in output.split())         # MB (Linux reports KiB)
+    # the 12 MP target's own bytes and its L take about 60 MB, the RGB result 36 MB
+    assert after - before < 700, f"colorizing 4000 x 3000 took {after - before:.0f} MB"

@@ -215,3 +215,22 @@ def test_cli_bad_input(run_sscn, photo_paths, tmp_path, args, message):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("sscn: error: ")
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_full_size_protocol_scores_each_upsampling(run_sscn, tiny_weights, photo_paths, tmp_path):
+    folder = _photo_folder(tmp_path, photo_paths, count=1)
+    result = run_sscn("evaluate", folder, "--weights", tiny_weights, "--size", SIZE, "--full-size", 2 * SIZE,
+                      "--methods", "sscn,copy-gray", "--json", tmp_path / "full.json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "full.json").read_text())
+    assert report["full_size"] == 2 * SIZE and report["methods"] == ["sscn guided", "sscn bilinear", "copy-gray"]
+    for row in report["summary"].values():
+        assert row["mean"]["psnr"] > 10 and 0 < row["mean"]["de00"] < 50
+
+
+def test_precision_is_recorded(run_sscn, tiny_weights, photo_paths, tmp_path):
+    folder = _photo_folder(tmp_path, photo_paths, count=1)
+    result = run_sscn("evaluate", folder, "--weights", tiny_weights, "--size", SIZE, "--methods", "sscn",
+                      "--precision", "fp32", "--json", "-")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["precision"] == "fp32"

@@ -38,10 +38,11 @@ import torch.nn.functional as F
 
 from models.checkpoint import atomic_write, default_weights_path, load_checkpoint
 from models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
-from models.colorizer import working_size
+from models.colorizer import inference_autocast, input_layout, prepare_model, resolve_precision, working_size
 from models.ldt import check_selection, gather_positions, select_positions
 from models.palette import dominant_colors, swatch_images
 from models.sscn import SSCN, ReferenceEncoding
+from models.upsample import UPSAMPLERS, upsample_ab
 
 from .baselines import BASELINES
 from .data import load_square
@@ -88,6 +89,9 @@ def protocol(settings: ReferenceSettings = ReferenceSettings()) -> dict:
         "de00": "mean over the pixels of CIEDE2000 (kL = kC = kH = 1) between result and truth in CIE Lab (D65)",
         "colorfulness_ratio": "Hasler-Süsstrunk colourfulness (RGB 0-255) of the result / of the truth; null for "
                               f"a truth below {COLORFULNESS_MIN_TRUTH:g}",
+        "full_size": "with --full-size N: the truth and the target's L at short side N (centre-cropped), the "
+                     "references as above at `size`, the network at `size`; its ab is upsampled to N by each "
+                     "method (bilinear, guided)",
         "mean": "mean over tps, rr, rc (Table 1)",
     }
 
@@ -133,6 +137,14 @@ class MethodSpec:
     kind: str                        # "sparse" | "dense" | "stage1" | "baseline"
     k: int | None = None
     r: int | None = None
+    upsample: str | None = None      # network rows: ab to the target's size (models.upsample); None: the runner's
+
+
+def with_upsamplers(specs: list[MethodSpec]) -> list[MethodSpec]:
+    """Each network row once per upsampling method ("sscn bilinear", "sscn guided"), baselines once: the rows of
+    the full-resolution protocol."""
+    return [dataclasses.replace(spec, name=f"{spec.name} {method}", upsample=method) if method else spec
+            for spec in specs for method in (UPSAMPLERS if spec.kind != "baseline" else (None,))]
 
 
 def parse_sweep(text: str) -> list[tuple[int, int]]:
@@ -177,11 +189,13 @@ class NetworkRunner:
     """A loaded SSCN run as several methods; per batch the reference is encoded once (densely) and the
     sparse variants select their positions from that encoding, one seeded generator per reference."""
 
-    def __init__(self, model: SSCN, device: torch.device, size: int) -> None:
-        self.model = model.to(device).eval()
+    def __init__(self, model: SSCN, device: torch.device, size: int, precision: str = "auto",
+                 upsample: str = "guided") -> None:
+        self.upsample = upsample
+        self.precision = resolve_precision(precision, device)     # as `Colorizer` runs it
+        self.model = prepare_model(model, device, self.precision)
+        self.input_dtype, self.memory_format = input_layout(device, self.precision)
         self.device = device
-        if device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.size = working_size(size)
 
     def _to_working(self, image: torch.Tensor) -> torch.Tensor:
@@ -189,7 +203,7 @@ class NetworkRunner:
                              antialias=True)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        return inference_autocast(self.device, self.precision)
 
     @staticmethod
     def _select(encoding: ReferenceEncoding, k: int, r: int, seeds: list[int]) -> ReferenceEncoding:
@@ -206,24 +220,25 @@ class NetworkRunner:
     @torch.inference_mode()
     def run(self, lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int],
             specs: list[MethodSpec]) -> dict[str, torch.Tensor]:
-        """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}."""
-        l_norm = normalize_l(self._to_working(lightness).clamp(0.0, 100.0))
-        ref_work = self._to_working(reference).clamp(0.0, 1.0)
-        if self.device.type == "cuda":
-            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
-            ref_work = ref_work.contiguous(memory_format=torch.channels_last)
-        results = {}
+        """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}.
+        Rows that differ only in their upsampling share one forward."""
+        l_work = self._to_working(lightness).clamp(0.0, 100.0)
+        l_norm = normalize_l(l_work).to(self.input_dtype).contiguous(memory_format=self.memory_format)
+        ref_work = self._to_working(reference).clamp(0.0, 1.0).contiguous(memory_format=self.memory_format)
+        results, forwards = {}, {}
         with self._autocast():
             encoding = self.model.encode_reference(ref_work, dense=True)
             for spec in specs:
-                if spec.kind == "stage1":
-                    ab_norm = self.model(l_norm, encoding, stage1_only=True).ab
-                elif spec.kind == "dense":
-                    ab_norm = self.model(l_norm, encoding).ab
-                else:
-                    ab_norm = self.model(l_norm, self._select(encoding, spec.k, spec.r, seeds)).ab
-                results[spec.name] = denormalize_ab(F.interpolate(ab_norm.float(), size=lightness.shape[-2:],
-                                                                  mode="bilinear", align_corners=False))
+                key = (spec.kind, spec.k, spec.r)
+                if key not in forwards:
+                    if spec.kind == "stage1":
+                        forwards[key] = self.model(l_norm, encoding, stage1_only=True).ab
+                    elif spec.kind == "dense":
+                        forwards[key] = self.model(l_norm, encoding).ab
+                    else:
+                        forwards[key] = self.model(l_norm, self._select(encoding, spec.k, spec.r, seeds)).ab
+                ab_work = denormalize_ab(forwards[key].float())                         # (B, 2, S, S)
+                results[spec.name] = upsample_ab(ab_work, l_work, lightness, spec.upsample or self.upsample)
         return results
 
 
@@ -266,10 +281,10 @@ def load_network(specs: list[MethodSpec], weights: str | Path | None) -> tuple[S
 
 
 def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device,
-                  size: int) -> MethodSet:
+                  size: int, precision: str = "auto", upsample: str = "guided") -> MethodSet:
     """Every method of `specs` for batches of (target, reference) pairs (load_network)."""
     model, specs = load_network(specs, weights)
-    return MethodSet(specs, NetworkRunner(model, device, size) if model is not None else None)
+    return MethodSet(specs, NetworkRunner(model, device, size, precision, upsample) if model is not None else None)
 
 
 def score_results(results: dict[str, torch.Tensor], truth: torch.Tensor,
@@ -369,8 +384,9 @@ def _photo_batches(paths: list[Path], photos_per_batch: int, size: int,
 
 def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed: int = 0,
                     batch_size: int = 16, device: torch.device = torch.device("cpu"), sheet_rows: int = 4,
-                    progress: Callable[[int], None] | None = None) -> PhotoReport:
-    """Run every method on the four references of every photo; `progress(n)` after each n photos."""
+                    progress: Callable[[int], None] | None = None, full_size: int | None = None) -> PhotoReport:
+    """Run every method on the four references of every photo; `progress(n)` after each n photos. With
+    `full_size` the truth and the target are the photo at that size (the references stay at `size`)."""
     started = time.perf_counter()
     report = PhotoReport(methods.names, [])
     photos_per_batch = max(1, batch_size // len(REFERENCE_KINDS))
@@ -379,6 +395,8 @@ def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed
         pairs = [(name, kind, pair_seed(name.name, kind, seed)) for name in names for kind in REFERENCE_KINDS]
         references = torch.stack([make_reference(truth[i // len(REFERENCE_KINDS)], kind, pair)
                                   for i, (_, kind, pair) in enumerate(pairs)])           # (P*4, 3, S, S)
+        if full_size is not None:
+            truth = torch.stack([load_square(name, full_size) for name in names]).float() / 255.0   # (P, 3, N, N)
         truth = truth.repeat_interleave(len(REFERENCE_KINDS), dim=0).to(device)          # (P*4, 3, S, S)
         references = references.to(device)
         lightness = rgb_to_lab(truth)[:, :1]

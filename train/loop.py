@@ -30,6 +30,7 @@ import torch.distributed as dist
 
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.color import network_lab_to_rgb, rgb_to_network_lab
+from models.colorizer import cpu_has_native_bf16
 from models.config import get_config
 from models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
 from models.outputs import atomic_write, check_output, remove_stale_parts
@@ -106,16 +107,11 @@ def pick_device(requested: str, ddp: Distributed) -> torch.device:
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU runs bf16 convolutions and matrix products natively (AVX-512 BF16 or AMX via oneDNN)."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
 def resolve_train_precision(precision: str, device: torch.device) -> str:
     """'auto' is bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere (`precision` checked by check_options)."""
     if precision != "auto":
         return precision
-    return "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
+    return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
 
 
 # The files of a run folder besides previews/ (written by rank 0)
