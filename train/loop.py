@@ -65,7 +65,7 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 0
     compile: bool = False
-    precision: str = "auto"          # auto (bf16 where fast), fp32 or bf16: the autocast dtype of the forward
+    precision: str = "auto"          # auto (bf16 where fast), fp32 or bf16 (forward/backward on a bf16 copy)
     freeze_encoder: bool = False     # keep E's backbone and classifier (so its CAM) fixed; the style MLP trains
     workers: int = min(4, os.cpu_count() or 1)
     log_every: int = 10
@@ -159,13 +159,15 @@ def build_model(options: TrainOptions) -> SSCN:
     return SSCN(config, pretrained_encoder=config.encoder == "effnet-lite0").train()
 
 
-def build_teacher(model: SSCN, device: torch.device,
-                  memory_format: torch.memory_format = torch.contiguous_format) -> EffNetLite0Encoder | None:
-    """Frozen ImageNet EfficientNet-Lite0: its class scores are the distillation target of the CAM classifier."""
+def build_teacher(model: SSCN, device: torch.device, precision: str) -> EffNetLite0Encoder | None:
+    """Frozen ImageNet EfficientNet-Lite0: its class scores are the distillation target of the CAM classifier.
+    Under bf16 it is stored in bf16 and channels_last once, so autocast casts none of its weights per step."""
     if model.config.encoder != "effnet-lite0":
         return None
     teacher = EffNetLite0Encoder(model.config, style_dim=1)
     teacher.load_imagenet(load_lite0_imagenet_state())
+    if precision == "bf16":
+        teacher = teacher.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
     return teacher.to(device).eval().requires_grad_(False)
 
 
