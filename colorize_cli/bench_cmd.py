@@ -18,7 +18,7 @@ from .errors import CLIError, reported_errors, stderr_is_terminal
 from .options import DEBUG, flag
 
 if TYPE_CHECKING:
-    from models import Colorizer
+    from sscn.models import Colorizer
 
     from .runner import RunSettings
     from .targets import Target
@@ -81,10 +81,10 @@ def bench(
     with reported_errors(debug):
         import torch
 
-        from models import SSCN, default_weights_path, get_config, load_checkpoint
-        from models.benchmark import MODES, benchmark, device_name
-        from models.colorizer import resolve_device, resolve_precision
-        from models.flops import count_parameters
+        from sscn.models import SSCN, default_weights_path, get_config, load_checkpoint
+        from sscn.models.benchmark import MODES, benchmark, device_name
+        from sscn.models.colorizer import resolve_device, resolve_precision
+        from sscn.models.flops import count_parameters
 
         if json_output and markdown_output:
             raise CLIError("give --json or --markdown, not both (both print on stdout)")

@@ -101,8 +101,8 @@ def colorize(
             raise CLIError("give --ref files or one --ref-dir library, not both")
         if ref_count < 1:
             raise CLIError(f"--ref-count must be at least 1 (got {ref_count})")
-        from models.library import DESCRIPTORS
-        from models.references import BUDGETS
+        from sscn.models.library import DESCRIPTORS
+        from sscn.models.references import BUDGETS
 
         from .images import ImageError, read_image
         from .library_match import LibrarySettings, library_photos

@@ -79,7 +79,7 @@ def reported_errors(debug: bool) -> Iterator[None]:
         fail(str(error) or type(error).__name__)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     finally:
-        outputs = sys.modules.get("models.outputs")    # the inputs a command protects are its own
+        outputs = sys.modules.get("sscn.models.outputs")    # the inputs a command protects are its own
         if outputs is not None:
             outputs.unprotect_all()
 

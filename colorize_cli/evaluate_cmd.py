@@ -92,11 +92,11 @@ def evaluate(
       sscn evaluate clip.mp4 --keyframe 1s --gaps 1,1s,3s,6s --json-out clip.json
     """
     with reported_errors(debug):
-        from models.checkpoint import default_weights_path
-        from models.colorizer import resolve_device
-        from models.colorizer import resolve_precision
-        from models.upsample import UPSAMPLERS
-        from train import evaluate as bench
+        from sscn.models.checkpoint import default_weights_path
+        from sscn.models.colorizer import resolve_device
+        from sscn.models.colorizer import resolve_precision
+        from sscn.models.upsample import UPSAMPLERS
+        from sscn.train import evaluate as bench
 
         from .runner import check_seed
         from .targets import check_outputs
@@ -259,8 +259,8 @@ def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: di
 
 def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | None, specs, weights,
                settings: dict, seed: int, limit: int | None, batch_size: int, device):
-    from train.evaluate import build_methods
-    from train.evaluate_video import evaluate_video
+    from sscn.train.evaluate import build_methods
+    from sscn.train.evaluate_video import evaluate_video
 
     from .video import probe
 
@@ -298,7 +298,7 @@ def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | 
 
 def _run_pairs(pairs_file: Path, root: Path | None, limit: int | None, specs, weights, settings: dict, size: int,
                seed: int, device):
-    from train.evaluate_pairs import build_pair_methods, evaluate_pairs
+    from sscn.train.evaluate_pairs import build_pair_methods, evaluate_pairs
 
     folder, pairs = inputs.pair_rows(pairs_file, root)
     pairs = pairs[:limit] if limit else pairs

@@ -11,12 +11,12 @@ from .errors import CLIError
 if TYPE_CHECKING:
     import torch
 
-    from train.evaluate_pairs import Pair
+    from sscn.train.evaluate_pairs import Pair
 
 
 def photo_paths(source: Path, limit: int | None) -> list[Path]:
     """One photo, or a folder's photos searched recursively (sorted by path), at most `limit`."""
-    from train.data import IMAGE_SUFFIXES, find_photos
+    from sscn.train.data import IMAGE_SUFFIXES, find_photos
 
     if source.is_file():
         if source.suffix.lower() not in IMAGE_SUFFIXES:
@@ -40,7 +40,7 @@ def frames(video: Path, info, limit: int | None) -> Iterator[torch.Tensor]:
 def keyframe_plan(video: Path, info, keyframe: str | None, gaps: str,
                   total: int | None) -> tuple[int | None, dict[str, int]]:
     """The keyframe's index and {gap label: frame index}; every one of them inside the frames evaluated."""
-    from train.evaluate_video import frame_offset, parse_gaps
+    from sscn.train.evaluate_video import frame_offset, parse_gaps
 
     if keyframe is None:
         return None, {}
@@ -64,7 +64,7 @@ def frame_at(video: Path, info, index: int) -> torch.Tensor:
 def pair_rows(path: Path, root: Path | None) -> tuple[Path, list[Pair]]:
     """The folder the rows are relative to, and the rows as `Pair`s, every file checked to exist: a missing one
     is one line naming the pairs file, its line and the path (exit 2); blank lines and a BOM are fine."""
-    from train.evaluate_pairs import Pair
+    from sscn.train.evaluate_pairs import Pair
 
     from .targets import read_csv_rows
 

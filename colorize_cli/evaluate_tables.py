@@ -46,7 +46,7 @@ def _best_psnr(summary: dict, columns: list[str]) -> list[float | None]:
 
 
 def print_photo_table(report) -> None:
-    from train.evaluate import KIND_TITLES
+    from sscn.train.evaluate import KIND_TITLES
 
     summary = report.summary()
     columns = [c for c in ("tps", "rr", "rc", "palette", "mean") if any(c in row for row in summary.values())]

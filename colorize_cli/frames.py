@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from models.outputs import atomic_write, is_protected, remove_stale_parts
+from sscn.models.outputs import atomic_write, is_protected, remove_stale_parts
 
 from .errors import CLIError
 

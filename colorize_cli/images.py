@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from models.outputs import atomic_write
+from sscn.models.outputs import atomic_write
 
 from .limits import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import Colorizer
-from models.library import ReferenceIndex
+from sscn.models import Colorizer
+from sscn.models.library import ReferenceIndex
 
 from .errors import CLIError
 from .images import ImageError, read_image

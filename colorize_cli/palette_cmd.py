@@ -73,8 +73,8 @@ def palette(
             raise CLIError("give exactly one of --colors and --palette")
         if not targets and save_reference is None:
             raise CLIError("give one or more targets (files, folders, videos or -), or --save-reference PATH")
-        from models.colorizer import working_size
-        from models.palette import palette_image
+        from sscn.models.colorizer import working_size
+        from sscn.models.palette import palette_image
 
         from .images import write_image
         from .palettes import parse_colors, parse_weights, read_palette

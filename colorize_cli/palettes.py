@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from models.colorizer import image_to_float
-from models.palette import check_weights, dominant_colors, parse_hex_color
+from sscn.models.colorizer import image_to_float
+from sscn.models.palette import check_weights, dominant_colors, parse_hex_color
 
 from .images import read_image
 

@@ -25,11 +25,11 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeRemainingColumn)
 from rich.text import Text
 
-from models import SSCN, Colorizer
-from models.checkpoint import default_weights_path
-from models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
-from models.outputs import OutputError, atomic_write, protect, remove_stale_parts
-from models.upsample import UPSAMPLERS
+from sscn.models import SSCN, Colorizer
+from sscn.models.checkpoint import default_weights_path
+from sscn.models.colorizer import CompileError, batched, resolve_device, resolve_precision, working_size
+from sscn.models.outputs import OutputError, atomic_write, protect, remove_stale_parts
+from sscn.models.upsample import UPSAMPLERS
 
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED_ITEMS, CLIError, fail, stderr_is_terminal
 from .frames import FRAME_NAME, check_frames_folder, claim_frames_folder, remove_frames_after

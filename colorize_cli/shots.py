@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models import Colorizer
-from models.color import rgb_to_lightness
-from models.colorizer import ColorizeResult
-from models.library import ReferenceIndex
+from sscn.models import Colorizer
+from sscn.models.color import rgb_to_lightness
+from sscn.models.colorizer import ColorizeResult
+from sscn.models.library import ReferenceIndex
 
 from .errors import CLIError
 from .library_match import references_setter

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.outputs import check_folder, check_output, protect
+from sscn.models.outputs import check_folder, check_output, protect
 
 from .errors import CLIError
 from .images import WRITE_FORMATS, output_format

@@ -53,11 +53,11 @@ def train(
 
       sscn train photos/train --out runs/base --resume
 
-      torchrun --nproc_per_node 8 -m colorize_cli train photos/train -o runs/base
+      torchrun --nproc_per_node 8 -m sscn train photos/train -o runs/base
     """
     with reported_errors(debug):
-        from train.loop import Trainer, TrainOptions
-        from train.pairs import PairSettings
+        from sscn.train.loop import Trainer, TrainOptions
+        from sscn.train.pairs import PairSettings
 
         from .runner import check_seed
 
@@ -86,9 +86,9 @@ def train(
 def _check_run_folder(out: Path, photo_folders: list[Path], init: Path | None) -> None:
     """The run folder may not be (or be inside) a photo folder, whose next run would train on its previews,
     and none of the files a run writes may be an input: the photos or the --init weights."""
-    from models.outputs import check_output, protect
-    from train.data import IMAGE_SUFFIXES
-    from train.loop import RUN_FILES
+    from sscn.models.outputs import check_output, protect
+    from sscn.train.data import IMAGE_SUFFIXES
+    from sscn.train.loop import RUN_FILES
 
     run_folder = os.path.realpath(out)
     for folder in photo_folders:

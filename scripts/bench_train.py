@@ -23,8 +23,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from train.loop import Trainer, TrainOptions  # noqa: E402
-from train.pairs import make_pairs  # noqa: E402
+from sscn.train.loop import Trainer, TrainOptions  # noqa: E402
+from sscn.train.pairs import make_pairs  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

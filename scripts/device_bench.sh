@@ -34,7 +34,7 @@ PY
 }
 
 sscn_ffmpeg() {
-    "$(python3 -c 'from colorize_cli.video import ffmpeg_exe; print(ffmpeg_exe())')" "$@"
+    "$(python3 -c 'from sscn.cli.video import ffmpeg_exe; print(ffmpeg_exe())')" "$@"
 }
 
 # On the device: the carried wheels, the repo itself on the path, and `sscn` as a function.
@@ -59,7 +59,7 @@ for index in range(2048):
 PY
 }
 
-sscn() { python3 -m colorize_cli "$@"; }
+sscn() { python3 -m sscn "$@"; }
 
 network() {   # $1: extra options; $2: report name; $3: batch sizes
     for batch in $3; do
@@ -68,7 +68,7 @@ network() {   # $1: extra options; $2: report name; $3: batch sizes
     done
     python3 - "$OUT/$2" /tmp/"$2"-b*.json <<'PY'
 import json, sys
-from colorize_cli.bench_cmd import markdown
+from sscn.cli.bench_cmd import markdown
 reports = [json.load(open(path)) for path in sys.argv[2:] if open(path).read().strip()]
 json.dump(reports, open(sys.argv[1] + ".json", "w"), indent=1)
 open(sys.argv[1] + ".md", "w").write("\n\n".join(markdown(report) for report in reports) + "\n")

@@ -22,14 +22,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from colorize_cli.images import read_image  # noqa: E402
-from colorize_cli.library_match import library_photos  # noqa: E402
-from colorize_cli.targets import read_csv_rows  # noqa: E402
-from models import Colorizer  # noqa: E402
-from models.library import DESCRIPTORS, ReferenceIndex  # noqa: E402
-from models.references import BUDGETS  # noqa: E402
-from train.evaluate import mean_scores, score_results  # noqa: E402
-from train.evaluate_pairs import resize_short_side  # noqa: E402
+from sscn.cli.images import read_image  # noqa: E402
+from sscn.cli.library_match import library_photos  # noqa: E402
+from sscn.cli.targets import read_csv_rows  # noqa: E402
+from sscn.models import Colorizer  # noqa: E402
+from sscn.models.library import DESCRIPTORS, ReferenceIndex  # noqa: E402
+from sscn.models.references import BUDGETS  # noqa: E402
+from sscn.train.evaluate import mean_scores, score_results  # noqa: E402
+from sscn.train.evaluate_pairs import resize_short_side  # noqa: E402
 
 
 def kinds_of(pairs: Path) -> dict[str, set[str]]:

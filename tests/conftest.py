@@ -35,7 +35,7 @@ def photo_paths() -> list[Path]:
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """A `tiny` SSCN with fixed random weights, saved as an fp16 safetensors checkpoint."""
-    from models import SSCN, get_config, save_checkpoint
+    from sscn.models import SSCN, get_config, save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
@@ -44,12 +44,12 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 def sscn_command() -> list[str]:
-    """The installed console script next to this interpreter (falls back to `python -m colorize_cli`)."""
+    """The installed console script next to this interpreter (falls back to `python -m sscn`)."""
     script = Path(sys.executable).parent / "sscn"
     if script.exists():
         return [str(script)]
     found = shutil.which("sscn")
-    return [found] if found else [sys.executable, "-m", "colorize_cli"]
+    return [found] if found else [sys.executable, "-m", "sscn"]
 
 
 @pytest.fixture(scope="session")

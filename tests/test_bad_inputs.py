@@ -21,8 +21,8 @@ from PIL import Image
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from colorize_cli.app import app
-from colorize_cli.video import ffmpeg_exe
+from sscn.cli.app import app
+from sscn.cli.video import ffmpeg_exe
 
 
 @dataclass(frozen=True)

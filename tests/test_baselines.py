@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.color import rgb_to_lab
-from train.baselines import BASELINES, copy_gray, jittered_positions, local_std, reinhard, welsh
-from train.data import load_square
-from train.evaluate import merge_lightness
-from train.metrics import psnr
+from sscn.models.color import rgb_to_lab
+from sscn.train.baselines import BASELINES, copy_gray, jittered_positions, local_std, reinhard, welsh
+from sscn.train.data import load_square
+from sscn.train.evaluate import merge_lightness
+from sscn.train.metrics import psnr
 
 
 @pytest.fixture(scope="module")

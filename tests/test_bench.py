@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from models import SSCN, get_config
-from models import benchmark
-from models.benchmark import measure, peak_tflops
-from models.colorizer import resolve_precision
+from sscn.models import SSCN, get_config
+from sscn.models import benchmark
+from sscn.models.benchmark import measure, peak_tflops
+from sscn.models.colorizer import resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,8 @@ def test_measure_rejects_bad_settings(tiny):
 
 
 def test_warmup_runs_are_left_out_of_the_median(tiny, monkeypatch):
-    from models.benchmark import time_predict
-    from models.colorizer import Colorizer
+    from sscn.models.benchmark import time_predict
+    from sscn.models.colorizer import Colorizer
 
     colorizer = Colorizer(model=tiny, device="cpu", size=64)
     colorizer.set_reference(torch.rand(3, 64, 64))
@@ -92,7 +92,7 @@ def test_cli_json(run_sscn, tiny_weights):
 
 
 def test_markdown_tables():
-    from colorize_cli.bench_cmd import markdown
+    from sscn.cli.bench_cmd import markdown
 
     row = {"size": 512, "mode": "sparse", "positions": 512, "ms_per_image": 1.234, "images_per_second": 810.4,
            "peak_memory_mb": 2048.4, "gflops_per_image": 24.23, "achieved_tflops": 19.6, "peak_fraction": 0.0198,
@@ -164,7 +164,7 @@ def test_cli_bad_options(args, message):
     """The same checks, in-process (fast); the subprocess tests above cover the real console script."""
     from typer.testing import CliRunner
 
-    from colorize_cli.app import app
+    from sscn.cli.app import app
 
     result = CliRunner().invoke(app, ["bench", "--device", "cpu", *args])
     assert result.exit_code == 2
@@ -172,7 +172,7 @@ def test_cli_bad_options(args, message):
 
 
 def test_markdown_shows_fp32_beside_the_default():
-    from colorize_cli.bench_cmd import markdown
+    from sscn.cli.bench_cmd import markdown
 
     row = {"size": 256, "mode": "sparse", "positions": 512, "ms_per_image": 90.0, "images_per_second": 11.1,
            "peak_memory_mb": 600.0, "gflops_per_image": 10.0, "achieved_tflops": 0.1, "peak_fraction": None,

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from models import CheckpointError, SSCN, get_config, load_checkpoint, read_checkpoint, save_checkpoint
+from sscn.models import CheckpointError, SSCN, get_config, load_checkpoint, read_checkpoint, save_checkpoint
 
 
 def _tiny(seed: int = 0) -> SSCN:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 from skimage.color import rgb2lab
 
-from colorize_cli.video import ffmpeg_exe
+from sscn.cli.video import ffmpeg_exe
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +222,7 @@ def test_compile_failure_is_one_line(photos, data_dir, fast, tmp_path, monkeypat
     import torch
     from typer.testing import CliRunner
 
-    from colorize_cli.app import app
+    from sscn.cli.app import app
 
     def broken(model, **options):
         def forward(*args):

@@ -1,10 +1,7 @@
 """`sscn colorize` on videos: the installed command on the bundled clip (tiny random weights)."""
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
-import time
 
 import imageio_ffmpeg
 import numpy as np
@@ -12,7 +9,7 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorize_cli.video import FrameReader, ffmpeg_exe, probe
+from sscn.cli.video import FrameReader, ffmpeg_exe, probe
 
 CLIP_FRAMES, CLIP_FPS, CLIP_SECONDS = 30, 15, 2.0      # tree-2s.mp4 read at its nominal 15 fps
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from skimage.color import lab2rgb, rgb2lab
 
-from models.color import (
+from sscn.models.color import (
     ab_bin_centers, ab_to_bin, lab_to_linear_rgb, lab_to_rgb, lab_to_rgb_keep_lightness, linear_to_srgb,
     network_lab_to_rgb, pull_into_gamut, rgb_to_lab, rgb_to_lightness, rgb_to_network_lab,
 )

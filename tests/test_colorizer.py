@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models import Colorizer, load_checkpoint
-from models import colorizer as colorizer_module
-from models.color import rgb_to_lab
+from sscn.models import Colorizer, load_checkpoint
+from sscn.models import colorizer as colorizer_module
+from sscn.models.color import rgb_to_lab
 
 
 def _read(path) -> torch.Tensor:
@@ -288,7 +288,7 @@ def test_large_photo_stays_in_bounded_memory(tiny_weights):
     """A 4000 x 3000 target: its full-size ab and float RGB exist a band at a time (the process's peak RSS)."""
     script = f"""
 import resource, torch
-from models import Colorizer
+from sscn.models import Colorizer
 engine = Colorizer(weights={str(tiny_weights)!r}, device="cpu", size=64)
 engine.set_reference(torch.zeros(3, 64, 64, dtype=torch.uint8))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from train import data
-from train.data import EpochSampler, PhotoFolder, PhotoSource, class_labels, find_photos, load_square
+from sscn.train import data
+from sscn.train.data import EpochSampler, PhotoFolder, PhotoSource, class_labels, find_photos, load_square
 
 
 @pytest.fixture()

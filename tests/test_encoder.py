@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models import SSCN, get_config
-from models.encoder import (
+from sscn.models import SSCN, get_config
+from sscn.models.encoder import (
     LITE0_LEVEL_WIDTHS, EffNetLite0Encoder, ResNetEncoder, _rename_lite0, class_activation_map,
     load_lite0_imagenet_state,
 )
@@ -88,7 +88,7 @@ def test_cam_is_the_top_class_map():
 
 
 def test_strided_pointwise_conv_equals_a_strided_conv():
-    from models.encoder import StridedPointwiseConv
+    from sscn.models.encoder import StridedPointwiseConv
 
     torch.manual_seed(0)
     subsampled = StridedPointwiseConv(8, 12, 2)

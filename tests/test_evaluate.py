@@ -8,11 +8,11 @@ import shutil
 import pytest
 import torch
 
-from models.color import rgb_to_lab
-from train import evaluate as bench
-from train.data import load_square
-from train.evaluate_video import evaluate_video
-from train.metrics import cdc
+from sscn.models.color import rgb_to_lab
+from sscn.train import evaluate as bench
+from sscn.train.data import load_square
+from sscn.train.evaluate_video import evaluate_video
+from sscn.train.metrics import cdc
 
 SIZE = 64
 
@@ -117,7 +117,7 @@ def test_cuda_matches_cpu(tiny_weights, photo_paths):
 
 
 def test_video_flicker_and_scores(tiny_methods, data_dir):
-    from colorize_cli.video import FrameReader, probe
+    from sscn.cli.video import FrameReader, probe
 
     path = data_dir / "tree-2s.mp4"
     with FrameReader(path, probe(path)) as reader:

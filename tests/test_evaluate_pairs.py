@@ -9,10 +9,10 @@ from fractions import Fraction
 import pytest
 import torch
 
-from train import evaluate as bench
-from train.evaluate_pairs import Pair, build_pair_methods, evaluate_pairs, resize_short_side
-from train.evaluate_video import frame_offset, parse_gaps
-from train.metrics import psnr
+from sscn.train import evaluate as bench
+from sscn.train.evaluate_pairs import Pair, build_pair_methods, evaluate_pairs, resize_short_side
+from sscn.train.evaluate_video import frame_offset, parse_gaps
+from sscn.train.metrics import psnr
 
 SIZE = 64
 ROWS = ("target,reference,kind\n"
@@ -22,7 +22,7 @@ ROWS = ("target,reference,kind\n"
 
 
 def _read(path):
-    from colorize_cli.images import read_image
+    from sscn.cli.images import read_image
 
     return read_image(path).pixels
 
@@ -59,7 +59,7 @@ class TestPairsProtocol:
     def test_sscn_row_is_what_sscn_colorize_writes(self, run_sscn, tiny_weights, data_dir, tmp_path):
         """The reference goes through the path of `sscn colorize`: colorizing the resized target with the CLI
         gives the protocol's own PSNR."""
-        from colorize_cli.images import write_image
+        from sscn.cli.images import write_image
 
         target = tmp_path / "target.png"
         write_image(target, resize_short_side(_read(data_dir / "campus1.jpg"), SIZE))

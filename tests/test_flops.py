@@ -6,8 +6,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from models import CONFIGS, SSCN, get_config
-from models.flops import checkpoint_bytes, count_flops, count_parameters, main
+from sscn.models import CONFIGS, SSCN, get_config
+from sscn.models.flops import checkpoint_bytes, count_flops, count_parameters, main
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_count_parameters(tiny):
 
 
 def test_checkpoint_bytes_match_a_saved_file(tiny, tmp_path):
-    from models import save_checkpoint
+    from sscn.models import save_checkpoint
 
     path = tmp_path / "tiny.safetensors"
     save_checkpoint(tiny, path)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from colorize_cli.errors import CLIError
-from colorize_cli.frames import FRAME_NAME, MANIFEST, check_frames_folder, claim_frames_folder, remove_frames_after
+from sscn.cli.errors import CLIError
+from sscn.cli.frames import FRAME_NAME, MANIFEST, check_frames_folder, claim_frames_folder, remove_frames_after
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from colorize_cli.images import ImageError, output_format, read_image, to_uint8, write_image
+from sscn.cli.images import ImageError, output_format, read_image, to_uint8, write_image
 
 
 @pytest.fixture

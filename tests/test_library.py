@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models import Colorizer
-from models.library import DESCRIPTORS, ReferenceIndex
+from sscn.models import Colorizer
+from sscn.models.library import DESCRIPTORS, ReferenceIndex
 
 
 def _read(path) -> torch.Tensor:

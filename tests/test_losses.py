@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.color import ab_bin_centers, ab_to_bin, normalize_ab
-from models.sscn import SSCNOutput
-from train.losses import LossWeights, classification_loss, histogram_loss, sscn_loss, total_variation
+from sscn.models.color import ab_bin_centers, ab_to_bin, normalize_ab
+from sscn.models.sscn import SSCNOutput
+from sscn.train.losses import LossWeights, classification_loss, histogram_loss, sscn_loss, total_variation
 
 
 def test_default_weights_are_the_papers():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import load_square
-from train.metrics import (PSNR_CAP_DB, CDCMeter, ab_histogram, cdc, channel_histograms, ciede2000, colorfulness,
+from sscn.train.data import load_square
+from sscn.train.metrics import (PSNR_CAP_DB, CDCMeter, ab_histogram, cdc, channel_histograms, ciede2000, colorfulness,
                            colorfulness_ratio, histogram_intersection, mean_delta_e00, psnr, ssim)
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from models import CONFIGS, SSCN, get_config
-from models import ldt
-from models.ldt import attend, select_positions
+from sscn.models import CONFIGS, SSCN, get_config
+from sscn.models import ldt
+from sscn.models.ldt import attend, select_positions
 
 
 def _inputs(batch: int = 1, height: int = 64, width: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

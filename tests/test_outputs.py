@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.outputs import (OutputError, atomic_write, check_folder, check_output, protect, remove_stale_parts,
+from sscn.models.outputs import (OutputError, atomic_write, check_folder, check_output, protect, remove_stale_parts,
                             unprotect_all)
 
 

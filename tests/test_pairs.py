@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.data import load_square
-from models.palette import dominant_colors, swatch_images
-from models.color import rgb_to_lab
-from train.pairs import (PairSettings, affine_matrices, appearance_noise, apply_affine, compose_affine,
+from sscn.train.data import load_square
+from sscn.models.palette import dominant_colors, swatch_images
+from sscn.models.color import rgb_to_lab
+from sscn.train.pairs import (PairSettings, affine_matrices, appearance_noise, apply_affine, compose_affine,
                          control_points, identity_grid, make_pairs, random_crop_matrices, random_tps_grid,
                          paste_rectangles, recolor, tps_grid)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_cli.palettes import parse_colors, parse_weights, read_palette
+from sscn.cli.palettes import parse_colors, parse_weights, read_palette
 
 RED, WHITE, TEAL = (230, 57, 70), (241, 250, 238), (168, 218, 220)
 

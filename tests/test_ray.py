@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from colorize_cli.app import app
-from colorize_cli.errors import CLIError
-from colorize_cli.ray_backend import INSTALL_HINT, RaySettings, _actor_resources, plan_units
-from colorize_cli.runner import Group
-from colorize_cli.targets import Job
+from sscn.cli.app import app
+from sscn.cli.errors import CLIError
+from sscn.cli.ray_backend import INSTALL_HINT, RaySettings, _actor_resources, plan_units
+from sscn.cli.runner import Group
+from sscn.cli.targets import Job
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +171,8 @@ def test_what_stops_an_actor_comes_back_to_the_driver(ray_address, tmp_path):
     import numpy as np
     import ray
 
-    from colorize_cli.ray_backend import _EngineActor
-    from colorize_cli.runner import RunSettings
+    from sscn.cli.ray_backend import _EngineActor
+    from sscn.cli.runner import RunSettings
 
     settings = RunSettings(weights=tmp_path / "gone.safetensors", size=64)
     actor = _EngineActor(settings, [ray.put([print])], threads=1, cwd=None)

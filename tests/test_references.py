@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models import Colorizer
-from models.references import BUDGETS, pool_encodings
+from sscn.models import Colorizer
+from sscn.models.references import BUDGETS, pool_encodings
 
 
 def _read(path) -> torch.Tensor:

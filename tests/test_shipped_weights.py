@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import default_weights_path, read_checkpoint
-from train import evaluate as bench
+from sscn.models import default_weights_path, read_checkpoint
+from sscn.train import evaluate as bench
 
 # Measured with the shipped weights on tests/data (4 photos x TPS/RR/RC/palette, 256², seed 0): see the model card.
 SSCN_MEAN_PSNR_FLOOR = 28.3    # measured 29.35 dB (reinhard 24.35, copy-gray 22.86)

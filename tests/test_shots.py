@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorize_cli.errors import CLIError
-from colorize_cli.shots import detect_shots, lightness_histogram, parse_reference, shot_starts
-from colorize_cli.video import ffmpeg_exe, probe
+from sscn.cli.errors import CLIError
+from sscn.cli.shots import detect_shots, lightness_histogram, parse_reference, shot_starts
+from sscn.cli.video import ffmpeg_exe, probe
 
 CUT = 12        # first frame (0-based) of the second shot
 FRAMES = 24

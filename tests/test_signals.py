@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from colorize_cli.video import ffmpeg_exe
+from sscn.cli.video import ffmpeg_exe
 
 SIGNALS = [(signal.SIGINT, 130, "sscn: error: interrupted"),
            (signal.SIGTERM, 143, "sscn: error: interrupted (SIGTERM)"),
@@ -32,7 +32,7 @@ def _default_signals() -> None:
 
 
 def sscn(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "colorize_cli", *map(str, args)], stdout=subprocess.DEVNULL,
+    return subprocess.Popen([sys.executable, "-m", "sscn", *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
 
 
@@ -92,7 +92,7 @@ def test_folder_run(tmp_path, data_dir, fast):
             Image.open(path).load()
         done = len(finished)
     assert done < 60, "every photo was done before the last signal"
-    result = subprocess.run([sys.executable, "-m", "colorize_cli", *map(str, args)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "sscn", *map(str, args)], capture_output=True,
                             text=True, timeout=PATIENCE)
     assert result.returncode == 0, result.stderr
     assert f"{60 - done} done, {done} skipped, 0 failed" in result.stderr
@@ -120,7 +120,7 @@ def test_video_run(tmp_path, data_dir, fast):
             assert list(out.iterdir()) == []                # no output, no temporary file
     assert parts(), "SIGKILL leaves its temporary file"
     _settled(parts)
-    result = subprocess.run([sys.executable, "-m", "colorize_cli", *map(str, args)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "sscn", *map(str, args)], capture_output=True,
                             text=True, timeout=PATIENCE)
     assert result.returncode == 0, result.stderr
     assert [p.name for p in out.iterdir()] == ["long.mp4"]              # the stale .part removed

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from colorize_cli.errors import CLIError
-from models.outputs import OutputError
-from colorize_cli.targets import check_outputs, discover, natural_key, plan_jobs, plan_pairs, read_pairs
+from sscn.cli.errors import CLIError
+from sscn.models.outputs import OutputError
+from sscn.cli.targets import check_outputs, discover, natural_key, plan_jobs, plan_pairs, read_pairs
 
 
 def touch(*paths: Path) -> None:

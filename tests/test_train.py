@@ -17,9 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models.checkpoint import load_checkpoint, read_checkpoint
-from train.loop import Trainer, TrainOptions, lr_factor
-from train.pairs import PairSettings
+from sscn.models.checkpoint import load_checkpoint, read_checkpoint
+from sscn.train.loop import Trainer, TrainOptions, lr_factor
+from sscn.train.pairs import PairSettings
 
 
 @pytest.fixture(autouse=True)
@@ -160,7 +160,7 @@ def test_train_step_keeps_terms_on_the_device(data_dir, tmp_path):
 
 def test_trains_after_inference_in_the_same_process(data_dir, tmp_path):
     """Colour constants cached on first use must stay usable by autograd even if that use was inference."""
-    from models import color
+    from sscn.models import color
 
     color._constant_on.cache_clear()
     with torch.inference_mode():
@@ -195,7 +195,7 @@ def test_ddp_gloo_two_processes(class_folder, tmp_path):
     """torchrun with two CPU processes (gloo); labelled data, so the classifier trains as well."""
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "colorize_cli", "train", str(class_folder), "--out", str(out), "--config", "tiny",
+               "-m", "sscn", "train", str(class_folder), "--out", str(out), "--config", "tiny",
                "--steps", "3", "--batch-size", "2", "--size", "32", "--device", "cpu", "--workers", "0",
                "--log-every", "1", "--checkpoint-every", "2", "--preview-every", "3"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)

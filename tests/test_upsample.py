@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.upsample import (AbUpsampler, BilinearRows, box_mean, guided_filter, guided_filter_coefficients,
+from sscn.models.upsample import (AbUpsampler, BilinearRows, box_mean, guided_filter, guided_filter_coefficients,
                              upsample_ab)
 
 

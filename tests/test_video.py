@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from colorize_cli.video import (FrameReader, FrameWriter, VideoError, ffmpeg_exe, parse_ffmpeg_report,
+from sscn.cli.video import (FrameReader, FrameWriter, VideoError, ffmpeg_exe, parse_ffmpeg_report,
                                 parse_ffprobe_json, probe)
 
 CLIP = Path("clip.mp4")

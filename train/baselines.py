@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from models.color import rgb_to_lab
+from sscn.models.color import rgb_to_lab
 
 WELSH_SAMPLES = 200
 WELSH_WINDOW = 5

@@ -36,13 +36,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.checkpoint import atomic_write, default_weights_path, load_checkpoint
-from models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
-from models.colorizer import inference_autocast, input_layout, prepare_model, resolve_precision, working_size
-from models.ldt import check_selection, gather_positions, select_positions
-from models.palette import dominant_colors, swatch_images
-from models.sscn import SSCN, ReferenceEncoding
-from models.upsample import UPSAMPLERS, upsample_ab
+from sscn.models.checkpoint import atomic_write, default_weights_path, load_checkpoint
+from sscn.models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
+from sscn.models.colorizer import inference_autocast, input_layout, prepare_model, resolve_precision, working_size
+from sscn.models.ldt import check_selection, gather_positions, select_positions
+from sscn.models.palette import dominant_colors, swatch_images
+from sscn.models.sscn import SSCN, ReferenceEncoding
+from sscn.models.upsample import UPSAMPLERS, upsample_ab
 
 from .baselines import BASELINES
 from .data import load_square

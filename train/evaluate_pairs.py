@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.color import rgb_to_lab
-from models.colorizer import Colorizer, image_to_float
-from models.sscn import SSCN
+from sscn.models.color import rgb_to_lab
+from sscn.models.colorizer import Colorizer, image_to_float
+from sscn.models.sscn import SSCN
 
 from .baselines import BASELINES
 from .evaluate import (METRICS, MethodSpec, SheetRow, load_network, mean_scores, merge_lightness, protocol,

@@ -24,8 +24,8 @@ from fractions import Fraction
 
 import torch
 
-from models.color import rgb_to_lab
-from models.colorizer import batched, image_to_float
+from sscn.models.color import rgb_to_lab
+from sscn.models.colorizer import batched, image_to_float
 
 from .evaluate import METRICS, MethodSet, SheetRow, mean_scores, protocol, score_results, score_rows, sheet_row
 from .metrics import CDCMeter

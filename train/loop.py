@@ -1,8 +1,8 @@
 """The training loop of `sscn train` (paper §3.5, §4.1).
 
 Single process:   sscn train photos/ --out runs/base --config base --steps 20000
-Several GPUs:     torchrun --nproc_per_node 8 -m colorize_cli train photos/ --out runs/base ...
-CPU smoke (DDP):  torchrun --nproc_per_node 2 -m colorize_cli train photos/ --out runs/x --config tiny --device cpu
+Several GPUs:     torchrun --nproc_per_node 8 -m sscn train photos/ --out runs/base ...
+CPU smoke (DDP):  torchrun --nproc_per_node 2 -m sscn train photos/ --out runs/x --config tiny --device cpu
 
 Adam (lr 1e-4, betas 0.9/0.999) on fp32 master weights; where bf16 runs fast (CUDA, and CPUs with AVX-512
 BF16 / AMX: `--precision auto`) forward and backward run on a bf16, channels_last copy of the network
@@ -28,13 +28,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from models.checkpoint import load_checkpoint, save_checkpoint
-from models.color import network_lab_to_rgb, rgb_to_network_lab
-from models.colorizer import cpu_has_native_bf16
-from models.config import get_config
-from models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
-from models.outputs import atomic_write, check_output, remove_stale_parts
-from models.sscn import SSCN, SSCNOutput
+from sscn.models.checkpoint import load_checkpoint, save_checkpoint
+from sscn.models.color import network_lab_to_rgb, rgb_to_network_lab
+from sscn.models.colorizer import cpu_has_native_bf16
+from sscn.models.config import get_config
+from sscn.models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
+from sscn.models.outputs import atomic_write, check_output, remove_stale_parts
+from sscn.models.sscn import SSCN, SSCNOutput
 
 from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_seed
 from .losses import LossWeights, sscn_loss

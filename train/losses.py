@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from models.color import ab_to_bin, denormalize_ab
-from models.sscn import SSCNOutput
+from sscn.models.color import ab_to_bin, denormalize_ab
+from sscn.models.sscn import SSCNOutput
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import math
 
 import torch
 
-from models.color import rgb_to_lab
+from sscn.models.color import rgb_to_lab
 
 PSNR_CAP_DB = 100.0
 SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03

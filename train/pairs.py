@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from models.color import lab_to_rgb_keep_lightness, rgb_to_lab
-from models.palette import dominant_colors, swatch_images
+from sscn.models.color import lab_to_rgb_keep_lightness, rgb_to_lab
+from sscn.models.palette import dominant_colors, swatch_images
 
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
