@@ -1,8 +1,16 @@
 """sscn: colorize grayscale photos and video from a colour reference (SSCN, ECCV 2022).
 
-The installed package maps the repository's folders: `sscn` ← `api/`, `sscn.models` ← `models/`,
-`sscn.train` ← `train/`, `sscn.cli` ← `colorize_cli/` (pyproject.toml, `[tool.setuptools.package-dir]`).
-"""
-from sscn.models.colorizer import Colorizer
+    >>> import sscn
+    >>> result = sscn.colorize(Image.open("gray.jpg"), Image.open("reference.jpg"))      # a PIL image
 
-__all__ = ["Colorizer"]
+`Colorizer` loads the model once and encodes references once (`Reference`) for many targets; images may be PIL
+images, numpy arrays, torch tensors or paths (`sscn.images`). The installed package maps the repository's
+folders: `sscn` ← `api/`, `sscn.models` ← `models/`, `sscn.train` ← `train/`, `sscn.cli` ← `colorize_cli/`,
+`sscn.tools` ← `tools/` (pyproject.toml, `[tool.setuptools.package-dir]`).
+"""
+from sscn.images import ImageError, read_image
+from sscn.models.colorizer import ColorizeResult, Colorizer
+from sscn.models.references import Reference
+from sscn.quick import colorize
+
+__all__ = ["ColorizeResult", "Colorizer", "ImageError", "Reference", "colorize", "read_image"]

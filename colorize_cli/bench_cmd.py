@@ -82,9 +82,9 @@ def bench(
         import torch
 
         from sscn.models import SSCN, default_weights_path, get_config, load_checkpoint
-        from sscn.models.benchmark import MODES, benchmark, device_name
-        from sscn.models.colorizer import resolve_device, resolve_precision
-        from sscn.models.flops import count_parameters
+        from sscn.models.runtime import resolve_device, resolve_precision
+        from sscn.tools.benchmark import MODES, benchmark, device_name
+        from sscn.tools.flops import count_parameters
 
         if json_output and markdown_output:
             raise CLIError("give --json or --markdown, not both (both print on stdout)")

@@ -3,6 +3,7 @@ self-augmentation (paper §4.2: a photo folder or a photo), real references (`--
 colour clip, from its middle frame, `--ref` or `--keyframe`)."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -93,20 +94,20 @@ def evaluate(
     """
     with reported_errors(debug):
         from sscn.models.checkpoint import default_weights_path
-        from sscn.models.colorizer import resolve_device
-        from sscn.models.colorizer import resolve_precision
+        from sscn.models.runtime import resolve_device, resolve_precision
         from sscn.models.upsample import UPSAMPLERS
         from sscn.train import evaluate as bench
+        from sscn.train import methods as rows
 
         from .runner import check_seed
         from .targets import check_outputs
 
         names = [name.strip() for name in methods.split(",") if name.strip()]
-        specs = bench.method_specs(names, k, r, bench.parse_sweep(sweep) if sweep else [])
+        specs = rows.method_specs(names, k, r, rows.parse_sweep(sweep) if sweep else [])
         if full_size is not None:
             if full_size < size:
                 raise CLIError(f"--full-size must be at least --size ({size}), got {full_size}")
-            specs = bench.with_upsamplers(specs)
+            specs = rows.with_upsamplers(specs)
         if upsample not in UPSAMPLERS:
             raise CLIError(f"--upsample {upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
         gates = [(metric, threshold) for metric, threshold in (("psnr", min_psnr), ("de00", max_de00))
@@ -136,25 +137,27 @@ def evaluate(
                     "precision": precision, "upsample": upsample, "full_size": full_size,
                     "weights": str(weights or "shipped") if any(s.kind != "baseline" for s in specs) else None}
         failed: list[dict] = []
+        # the network is loaded once the inputs are known to be good (video: after its keyframe plan)
+        load_methods = functools.partial(rows.build_methods, specs, weights, torch_device, size, precision, upsample)
         if mode == "pairs":
-            report = _run_pairs(pairs, root, limit, specs, weights, settings, size, seed, torch_device)
-            rows = report.scores
+            report = _run_pairs(pairs, root, limit, load_methods(), settings, size, seed)
+            scores = report.scores
         elif mode == "video":
-            report = _run_video(source, ref, keyframe, gaps, specs, weights, settings, seed, limit, batch_size,
+            report = _run_video(source, ref, keyframe, gaps, load_methods, settings, seed, limit, batch_size,
                                 torch_device)
-            rows = report.frames
+            scores = report.frames
         else:
-            method_set = bench.build_methods(specs, weights, torch_device, size, precision, upsample)
+            method_set = load_methods()
             report = _run_photos(bench, source, paths, method_set, _with_rows(settings, method_set.specs), size,
                                  seed, batch_size, torch_device, full_size)
-            failed, rows = report.failed, report.scores
+            failed, scores = report.failed, report.scores
         _print_table(mode, report)
         if json_stdout or str(json_path) == "-":
             sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
         elif json_path is not None:
             bench.write_json(json_path, report.to_json())
         if csv_path is not None:
-            bench.write_csv(csv_path, rows)
+            bench.write_csv(csv_path, scores)
         if sheet is not None:
             bench.save_sheet(sheet, report.sheet, report.methods)
         for item in failed:
@@ -257,9 +260,8 @@ def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: di
     return report
 
 
-def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | None, specs, weights,
+def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | None, load_methods,
                settings: dict, seed: int, limit: int | None, batch_size: int, device):
-    from sscn.train.evaluate import build_methods
     from sscn.train.evaluate_video import evaluate_video
 
     from .video import probe
@@ -268,13 +270,13 @@ def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | 
     # the keyframe and gaps are checked before the model is loaded, so bad input fails fast
     total = info.frame_count if limit is None else min(info.frame_count or limit, limit)
     key_index, gap_frames = inputs.keyframe_plan(video, info, keyframe, gaps or DEFAULT_GAPS, total)
-    method_set = build_methods(specs, weights, device, settings["size"])
+    method_set = load_methods()
     if key_index is not None:
         reference, ref_label = inputs.frame_at(video, info, key_index), f"keyframe {keyframe} (frame {key_index})"
         sheet_frames = set(gap_frames.values())
     else:
         if ref is not None:
-            from .images import read_image
+            from sscn.images import read_image
 
             reference, ref_label = read_image(ref).pixels, str(ref)
         else:
@@ -296,17 +298,17 @@ def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | 
     return report
 
 
-def _run_pairs(pairs_file: Path, root: Path | None, limit: int | None, specs, weights, settings: dict, size: int,
-               seed: int, device):
-    from sscn.train.evaluate_pairs import build_pair_methods, evaluate_pairs
+def _run_pairs(pairs_file: Path, root: Path | None, limit: int | None, method_set, settings: dict, size: int,
+               seed: int):
+    from sscn.train.evaluate_pairs import evaluate_pairs
 
     folder, pairs = inputs.pair_rows(pairs_file, root)
     pairs = pairs[:limit] if limit else pairs
-    methods = build_pair_methods(specs, weights, device, size, seed)
     context, advance = _progress("evaluate", len(pairs))
     with context:
-        report = evaluate_pairs(inputs.decoded_pairs(folder, pairs), methods, size=size, progress=advance)
-    report.settings = {**_with_rows(settings, methods.specs), "root": str(folder), "pairs": len(pairs)}
+        report = evaluate_pairs(inputs.decoded_pairs(folder, pairs), method_set, size=size, seed=seed,
+                                progress=advance)
+    report.settings = {**_with_rows(settings, method_set.specs), "root": str(folder), "pairs": len(pairs)}
     return report
 
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def photo_paths(source: Path, limit: int | None) -> list[Path]:
     """One photo, or a folder's photos searched recursively (sorted by path), at most `limit`."""
-    from sscn.train.data import IMAGE_SUFFIXES, find_photos
+    from sscn.images import IMAGE_SUFFIXES
+    from sscn.train.data import find_photos
 
     if source.is_file():
         if source.suffix.lower() not in IMAGE_SUFFIXES:
@@ -82,7 +83,7 @@ def pair_rows(path: Path, root: Path | None) -> tuple[Path, list[Pair]]:
 
 def decoded_pairs(folder: Path, pairs: list[Pair]) -> Iterator[tuple[Pair, torch.Tensor, torch.Tensor]]:
     """(pair, target pixels, reference pixels), decoded as `sscn colorize` reads its inputs."""
-    from .images import read_image
+    from sscn.images import read_image
 
     for pair in pairs:
         yield pair, read_image(folder / pair.target).pixels, read_image(folder / pair.reference).pixels

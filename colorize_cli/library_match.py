@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sscn.images import IMAGE_SUFFIXES, ImageError, read_image
 from sscn.models import Colorizer
 from sscn.models.library import ReferenceIndex
 
 from .errors import CLIError
-from .images import ImageError, read_image
 from .runner import Group
-from .targets import IMAGE_SUFFIXES, Job, natural_key
+from .targets import Job, natural_key
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,11 @@ from pathlib import Path
 
 import torch
 
-from sscn.models.colorizer import image_to_float
+from sscn.images import IMAGE_SUFFIXES, image_to_float, read_image
 from sscn.models.palette import check_weights, dominant_colors, parse_hex_color
 
-from .images import read_image
-
 RGB = tuple[int, int, int]
-IMAGE_PALETTE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+IMAGE_PALETTE_SUFFIXES = IMAGE_SUFFIXES | {".gif"}      # the photos', and GIF: a palette format itself
 _COMMENT = re.compile(r"^\s*(#\s|#$|//|;)")
 _SEPARATORS = re.compile(r"[\s,]+")
 

@@ -19,16 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sscn.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from sscn.models.outputs import check_folder, check_output, protect
 
 from .errors import CLIError
 from .images import WRITE_FORMATS, output_format
 from .video import VIDEO_OUTPUT_FORMATS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
-                  ".pnm"}
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
-                  ".mts", ".m2ts", ".3gp", ".ogv"}
 OUTPUT_TAG = "_color"
 IMAGE_OUTPUT_SUFFIX = ".png"
 

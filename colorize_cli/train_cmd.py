@@ -87,7 +87,7 @@ def _check_run_folder(out: Path, photo_folders: list[Path], init: Path | None) -
     """The run folder may not be (or be inside) a photo folder, whose next run would train on its previews,
     and none of the files a run writes may be an input: the photos or the --init weights."""
     from sscn.models.outputs import check_output, protect
-    from sscn.train.data import IMAGE_SUFFIXES
+    from sscn.images import IMAGE_SUFFIXES
     from sscn.train.loop import RUN_FILES
 
     run_folder = os.path.realpath(out)

@@ -10,20 +10,24 @@ Module map (paper sections / equations):
   checkpoint.py safetensors checkpoints with the config in their metadata
   outputs.py    atomic writes that never replace an input: the one way any file is written
   palette.py    palette (swatch) references
-  references.py several references pooled into one attention set (§3.3)
+  references.py `Reference`: references encoded once, S(C) per (k, r); several pooled into one set (§3.3)
   library.py    reference library: descriptors from E, cached; automatic match
-  colorizer.py  `Colorizer`, the inference engine
-  flops.py      parameter and FLOP counts per config
-  benchmark.py  timing of the network with a cached reference (`sscn bench`)
+  runtime.py    device, precision, autocast and the model's layout for inference
+  merge.py      full-resolution L merged with the upsampled ab (the output side of `Colorizer`)
+  colorizer.py  `Colorizer`, the inference engine (the one way anything runs the network)
+
+FLOP counts and timings live in sscn.tools (tools/flops.py, tools/benchmark.py).
 """
 from .checkpoint import CheckpointError, default_weights_path, load_checkpoint, read_checkpoint, save_checkpoint
-from .colorizer import ColorizeResult, Colorizer, resolve_device
+from .colorizer import ColorizeResult, Colorizer
 from .config import CONFIGS, SSCNConfig, get_config
 from .library import Match, ReferenceIndex
+from .references import Reference
+from .runtime import resolve_device
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 __all__ = [
-    "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "Match", "ReferenceEncoding", "ReferenceIndex",
-    "SSCN", "SSCNConfig", "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint", "read_checkpoint",
-    "resolve_device", "save_checkpoint",
+    "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "Match", "Reference", "ReferenceEncoding",
+    "ReferenceIndex", "SSCN", "SSCNConfig", "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint",
+    "read_checkpoint", "resolve_device", "save_checkpoint",
 ]

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .checkpoint import atomic_write
 from .ldt import correspondence_features
+from .outputs import atomic_write
 
 if TYPE_CHECKING:
     from .colorizer import Colorizer

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sscn.cli.images import read_image  # noqa: E402
+from sscn.images import read_image  # noqa: E402
 from sscn.cli.library_match import library_photos  # noqa: E402
 from sscn.cli.targets import read_csv_rows  # noqa: E402
 from sscn.models import Colorizer  # noqa: E402

@@ -8,7 +8,7 @@ import torch
 from sscn.models.color import rgb_to_lab
 from sscn.train.baselines import BASELINES, copy_gray, jittered_positions, local_std, reinhard, welsh
 from sscn.train.data import load_square
-from sscn.train.evaluate import merge_lightness
+from sscn.train.methods import merge_lightness
 from sscn.train.metrics import psnr
 
 

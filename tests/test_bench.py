@@ -1,4 +1,4 @@
-"""`sscn bench` and its timing core (models.benchmark)."""
+"""`sscn bench` and its timing core (tools.benchmark)."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sscn.models import SSCN, get_config
-from sscn.models import benchmark
-from sscn.models.benchmark import measure, peak_tflops
-from sscn.models.colorizer import resolve_precision
+from sscn.models.runtime import resolve_precision
+from sscn.tools import benchmark
+from sscn.tools.benchmark import measure, peak_tflops
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_measure_rejects_bad_settings(tiny):
 
 
 def test_warmup_runs_are_left_out_of_the_median(tiny, monkeypatch):
-    from sscn.models.benchmark import time_predict
+    from sscn.tools.benchmark import time_predict
     from sscn.models.colorizer import Colorizer
 
     colorizer = Colorizer(model=tiny, device="cpu", size=64)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from sscn.models import Colorizer, load_checkpoint
 from sscn.models import colorizer as colorizer_module
+from sscn.models import merge, runtime
 from sscn.models.color import rgb_to_lab
 
 
@@ -129,7 +130,7 @@ def test_seed(tiny_weights, photos):
     def run(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         engine = Colorizer(weights=tiny_weights, device="cpu", size=128, seed=seed)
         engine.set_reference(photos[0])
-        return engine.reference.selected_idx, engine.colorize([photos[1]])[0].rgb
+        return engine.encoding().selected_idx, engine.colorize([photos[1]])[0].rgb
 
     idx_a, rgb_a = run(0)
     idx_b, rgb_b = run(0)
@@ -141,10 +142,10 @@ def test_seed(tiny_weights, photos):
 def test_dense_and_sparse(tiny_weights, photos):
     dense = Colorizer(weights=tiny_weights, device="cpu", size=128, dense=True)
     dense.set_reference(photos[0])
-    assert dense.reference.selected_idx is None and dense.reference.keys.shape[1] == (128 // 4) ** 2
+    assert dense.encoding().selected_idx is None and dense.encoding().keys.shape[1] == (128 // 4) ** 2
     sparse = Colorizer(weights=tiny_weights, device="cpu", size=128, k=10, r=20)
     sparse.set_reference(photos[0])
-    assert sparse.reference.selected_idx.shape == (1, 30)
+    assert sparse.encoding().selected_idx.shape == (1, 30)
 
 
 @pytest.mark.parametrize("k, r, message", [(-1, 5, "k and r must be >= 0"), (0, 0, r"k \+ r must be at least 1")])
@@ -179,7 +180,7 @@ def test_bad_image_tensors(colorizer, shape, dtype):
 
 def test_merge_in_row_bands_is_seamless(colorizer, photos, monkeypatch):
     [whole] = colorizer.colorize([photos[1]])
-    monkeypatch.setitem(colorizer_module._MERGE_PIXELS, "cpu", 7 * photos[1].shape[-1])     # bands of 7 rows
+    monkeypatch.setitem(merge.MERGE_PIXELS, "cpu", 7 * photos[1].shape[-1])     # bands of 7 rows
     [banded] = colorizer.colorize([photos[1]])
     torch.testing.assert_close(banded.rgb, whole.rgb, atol=0, rtol=0)         # no seams
 
@@ -217,7 +218,7 @@ def test_compiled_equals_eager_and_pads_short_batches(tiny_weights, photos):
 
 def test_compile_failure_is_one_error(tiny_weights, photos, monkeypatch):
     def broken(model, **options):
-        def forward(*args):
+        def forward(*args, **kwargs):
             raise RuntimeError("C++ compiler not found\nlong details")
         return forward
 
@@ -264,9 +265,9 @@ def test_cpu_bf16_converts_weights_once_on_a_copy(tiny_weights):
 
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_follows_the_cpu(monkeypatch, native, expected):
-    monkeypatch.setattr(colorizer_module, "cpu_has_native_bf16", lambda: native)
-    assert colorizer_module.resolve_precision("auto", torch.device("cpu")) == expected
-    assert colorizer_module.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    assert runtime.resolve_precision("auto", torch.device("cpu")) == expected
+    assert runtime.resolve_precision("fp32", torch.device("cpu")) == "fp32"
 
 
 def test_upsampling_choice(tiny_weights, photos):

@@ -10,6 +10,7 @@ import torch
 
 from sscn.models.color import rgb_to_lab
 from sscn.train import evaluate as bench
+from sscn.train import methods as table
 from sscn.train.data import load_square
 from sscn.train.evaluate_video import evaluate_video
 from sscn.train.metrics import cdc
@@ -19,8 +20,8 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def tiny_methods(tiny_weights):
-    specs = bench.method_specs(["sscn", "dense", "stage1", "welsh", "copy-gray"], sweep=[(200, 200)])
-    return bench.build_methods(specs, tiny_weights, torch.device("cpu"), SIZE)
+    specs = table.method_specs(["sscn", "dense", "stage1", "welsh", "copy-gray"], sweep=[(200, 200)])
+    return table.build_methods(specs, tiny_weights, torch.device("cpu"), SIZE)
 
 
 class TestProtocol:
@@ -50,18 +51,18 @@ class TestProtocol:
             bench.make_reference(torch.rand(3, 32, 32), "flip", 0)
 
     def test_method_specs(self):
-        specs = bench.method_specs(["sscn", "copy-gray", "sscn"], k=8, r=4, sweep=bench.parse_sweep("16:0, 2:2"))
+        specs = table.method_specs(["sscn", "copy-gray", "sscn"], k=8, r=4, sweep=table.parse_sweep("16:0, 2:2"))
         assert [s.name for s in specs] == ["sscn", "copy-gray", "sscn k=16 r=0", "sscn k=2 r=2"]
         assert (specs[0].k, specs[0].r) == (8, 4)
         with pytest.raises(ValueError, match="unknown method 'foo'"):
-            bench.method_specs(["foo"])
+            table.method_specs(["foo"])
         with pytest.raises(ValueError, match="malformed --sweep"):
-            bench.parse_sweep("64-64")
+            table.parse_sweep("64-64")
 
     def test_merge_keeps_lightness(self, photo_paths):
         photo = load_square(photo_paths[1], SIZE)[None].float() / 255
         lab = rgb_to_lab(photo)
-        merged = bench.merge_lightness(lab[:, :1], lab[:, 1:] * 1.5)     # partly out of gamut
+        merged = table.merge_lightness(lab[:, :1], lab[:, 1:] * 1.5)     # partly out of gamut
         torch.testing.assert_close(rgb_to_lab(merged)[:, :1], lab[:, :1], atol=0.05, rtol=0)
 
 
@@ -85,11 +86,11 @@ class TestPhotoBenchmark:
         four = bench.evaluate_photos(photo_paths[:1], tiny_methods, size=SIZE, batch_size=4)
         for a, b in zip(one.scores, four.scores):
             assert (a["image"], a["reference"], a["method"]) == (b["image"], b["reference"], b["method"])
-            for metric in bench.METRICS:
+            for metric in table.METRICS:
                 assert a[metric] == pytest.approx(b[metric], abs=1e-3)
 
     def test_baselines_beat_copy_gray_on_real_photos(self, photo_paths):
-        methods = bench.build_methods(bench.method_specs(["copy-gray", "reinhard", "welsh"]), None,
+        methods = table.build_methods(table.method_specs(["copy-gray", "reinhard", "welsh"]), None,
                                       torch.device("cpu"), SIZE)
         summary = bench.evaluate_photos(photo_paths, methods, size=SIZE).summary()
         assert summary["copy-gray"]["mean"]["psnr"] < summary["reinhard"]["mean"]["psnr"]
@@ -97,7 +98,7 @@ class TestPhotoBenchmark:
 
     def test_unreadable_photo_is_skipped(self, tmp_path, photo_paths):
         (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-        methods = bench.build_methods(bench.method_specs(["copy-gray"]), None, torch.device("cpu"), SIZE)
+        methods = table.build_methods(table.method_specs(["copy-gray"]), None, torch.device("cpu"), SIZE)
         report = bench.evaluate_photos([tmp_path / "broken.jpg", photo_paths[0]], methods, size=SIZE)
         assert [f["file"] for f in report.failed] == [str(tmp_path / "broken.jpg")]
         assert {s["image"] for s in report.scores} == {photo_paths[0].name}
@@ -106,8 +107,8 @@ class TestPhotoBenchmark:
 @pytest.mark.cuda
 def test_cuda_matches_cpu(tiny_weights, photo_paths):
     """Same pairs on any device; baselines agree closely, the network within bf16 autocast's error."""
-    specs = bench.method_specs(["sscn", "stage1", "welsh", "reinhard", "copy-gray"])
-    reports = {device: bench.evaluate_photos(photo_paths[:2], bench.build_methods(specs, tiny_weights,
+    specs = table.method_specs(["sscn", "stage1", "welsh", "reinhard", "copy-gray"])
+    reports = {device: bench.evaluate_photos(photo_paths[:2], table.build_methods(specs, tiny_weights,
                                                                                   torch.device(device), SIZE),
                                              size=SIZE, device=torch.device(device))
                for device in ("cpu", "cuda")}
@@ -160,7 +161,7 @@ def test_cli_outputs_are_identical_on_two_runs(run_sscn, tiny_weights, photo_pat
     assert "sscn k=8 r=8" in result.stderr and "TPS" in result.stderr
 
     rows = list(csv.DictReader((tmp_path / "a.csv").open()))
-    assert len(rows) == 2 * 4 * 4 and set(rows[0]) == {"image", "reference", "method", *bench.METRICS}
+    assert len(rows) == 2 * 4 * 4 and set(rows[0]) == {"image", "reference", "method", *table.METRICS}
     from PIL import Image
 
     with Image.open(tmp_path / "a.png") as sheet:

@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 import torch
 
-from sscn.train import evaluate as bench
-from sscn.train.evaluate_pairs import Pair, build_pair_methods, evaluate_pairs, resize_short_side
+from sscn.train import methods as table
+from sscn.train.evaluate_pairs import Pair, evaluate_pairs, resize_short_side
 from sscn.train.evaluate_video import frame_offset, parse_gaps
 from sscn.train.metrics import psnr
 
@@ -22,7 +22,7 @@ ROWS = ("target,reference,kind\n"
 
 
 def _read(path):
-    from sscn.cli.images import read_image
+    from sscn.images import read_image
 
     return read_image(path).pixels
 
@@ -41,8 +41,8 @@ class TestPairsProtocol:
         assert resize_short_side(torch.zeros(1, 300, 100, dtype=torch.uint8), SIZE).shape == (3, 192, SIZE)
 
     def test_scores_and_summary(self, tiny_weights, data_dir):
-        specs = bench.method_specs(["sscn", "dense", "stage1", "reinhard", "copy-gray"])
-        methods = build_pair_methods(specs, tiny_weights, torch.device("cpu"), SIZE, seed=0)
+        specs = table.method_specs(["sscn", "dense", "stage1", "reinhard", "copy-gray"])
+        methods = table.build_methods(specs, tiny_weights, torch.device("cpu"), SIZE)
         pairs = [Pair("campus1.jpg", "campus2.jpg", "campus", 2), Pair("flowers.jpg", "tomato.jpg", "", 3)]
         report = evaluate_pairs(((p, _read(data_dir / p.target), _read(data_dir / p.reference)) for p in pairs),
                                 methods, size=SIZE)
@@ -66,7 +66,7 @@ class TestPairsProtocol:
         result = run_sscn("colorize", target, "--ref", data_dir / "campus2.jpg", "--weights", tiny_weights,
                           "--size", SIZE, "-o", tmp_path / "out.png")
         assert result.returncode == 0, result.stderr
-        methods = build_pair_methods(bench.method_specs(["sscn"]), tiny_weights, torch.device("cpu"), SIZE, seed=0)
+        methods = table.build_methods(table.method_specs(["sscn"]), tiny_weights, torch.device("cpu"), SIZE)
         report = evaluate_pairs([(Pair("target.png", "campus2.jpg", "", 2), _read(target),
                                   _read(data_dir / "campus2.jpg"))], methods, size=SIZE)
         written = psnr(_read(tmp_path / "out.png")[None], _read(target)[None]).item()
@@ -88,7 +88,7 @@ def test_cli_pairs_identical_on_two_runs(run_sscn, tiny_weights, data_dir, pairs
     assert report["mode"] == "pairs" and report["pairs"][0]["target"] == "campus1.jpg"
     assert list(report["summary"]["sscn"]) == ["campus", "plants", "mean"]
     rows = list(csv.DictReader((tmp_path / "a.csv").open()))
-    assert len(rows) == 3 * 3 and set(rows[0]) == {"target", "reference", "kind", "method", *bench.METRICS}
+    assert len(rows) == 3 * 3 and set(rows[0]) == {"target", "reference", "kind", "method", *table.METRICS}
     assert "real references: 3 pairs" in result.stderr and "ΔE00" in result.stderr
     from PIL import Image
 
@@ -176,7 +176,7 @@ class TestKeyframeProtocol:
         frames = {(row["frame"], row["method"]): row for row in report["per_frame"]}
         for method in ("stage1", "copy-gray"):
             for label, index in report["gap_frames"].items():
-                assert report["gaps"][method][label] == {m: frames[index, method][m] for m in bench.METRICS}
+                assert report["gaps"][method][label] == {m: frames[index, method][m] for m in table.METRICS}
         assert report["cdc_source"] > 0 and report["summary"]["stage1"]["cdc"] > 0
         assert "keyframe 0.5s (frame 8) as the reference" in result.stderr and "+0.5s (frame 16)" in result.stderr
         from PIL import Image

@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts (models.flops)."""
+"""Parameter and FLOP counts (tools.flops)."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from sscn.models import CONFIGS, SSCN, get_config
-from sscn.models.flops import checkpoint_bytes, count_flops, count_parameters, main
+from sscn.tools.flops import checkpoint_bytes, count_flops, count_parameters, main
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Image reading and writing for the CLI (colorize_cli.images), checked against numpy / Pillow references."""
+"""Image reading (sscn.images, the one decoder) and the CLI's writing (colorize_cli.images), checked against numpy /
+Pillow references."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sscn.cli.images import ImageError, output_format, read_image, to_uint8, write_image
+from sscn.cli.images import output_format, write_image
+from sscn.images import ImageError, read_image, to_uint8
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ def colorizer(tiny_weights) -> Colorizer:
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_one_reference_pooled_equals_single(colorizer, photos, budget):
-    single = colorizer.set_reference(photos[0])
+    single = colorizer.encoding(colorizer.set_reference(photos[0]))
     [expected] = colorizer.colorize([photos[1]])
-    pooled = colorizer.set_references([photos[0]], budget)
+    pooled = colorizer.encoding(colorizer.set_references([photos[0]], budget))
     for name in ("style", "keys", "values", "selected_idx", "cam", "logits"):
         assert torch.equal(getattr(pooled, name), getattr(single, name)), name
     [result] = colorizer.colorize([photos[1]])
@@ -39,8 +39,8 @@ def test_one_reference_pooled_equals_single(colorizer, photos, budget):
 
 
 def test_each_budget_pools_every_selection(colorizer, photos):
-    singles = [colorizer.set_reference(photo) for photo in photos[:2]]
-    pooled = colorizer.set_references(photos[:2], "each")
+    singles = [colorizer.encoding(colorizer.set_reference(photo)) for photo in photos[:2]]
+    pooled = colorizer.encoding(colorizer.set_references(photos[:2], "each"))
     assert pooled.keys.shape[1] == 2 * (16 + 8)
     assert torch.equal(pooled.keys[:, :24], singles[0].keys)          # the first reference's own selection
     assert pooled.num_positions == 2 * singles[0].num_positions
@@ -49,7 +49,7 @@ def test_each_budget_pools_every_selection(colorizer, photos):
 
 
 def test_shared_budget_spends_k_plus_r_over_all(colorizer, photos):
-    pooled = colorizer.set_references(photos[:3], "shared")
+    pooled = colorizer.encoding(colorizer.set_references(photos[:3], "shared"))
     assert pooled.keys.shape[1] == 16 + 8 and pooled.selected_idx.unique().numel() == 24
     assert pooled.num_positions == 3 * (64 // 4) ** 2 and int(pooled.selected_idx.max()) < pooled.num_positions
 
@@ -65,7 +65,7 @@ def test_several_references_deterministic(colorizer, photos, budget):
 
 def test_dense_pooling_keeps_every_position(tiny_weights, photos):
     dense = Colorizer(weights=tiny_weights, device="cpu", size=64, dense=True)
-    pooled = dense.set_references(photos[:2])
+    pooled = dense.encoding(dense.set_references(photos[:2]))
     assert pooled.selected_idx is None and pooled.keys.shape[1] == pooled.num_positions
 
 

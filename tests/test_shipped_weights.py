@@ -9,6 +9,7 @@ import torch
 
 from sscn.models import default_weights_path, read_checkpoint
 from sscn.train import evaluate as bench
+from sscn.train import methods as table
 
 # Measured with the shipped weights on tests/data (4 photos x TPS/RR/RC/palette, 256², seed 0): see the model card.
 SSCN_MEAN_PSNR_FLOOR = 28.3    # measured 29.35 dB (reinhard 24.35, copy-gray 22.86)
@@ -17,8 +18,8 @@ MARGIN_OVER_REINHARD = 4.0     # measured +5.00 dB
 
 @pytest.fixture(scope="module")
 def summary(photo_paths):
-    specs = bench.method_specs(["sscn", "reinhard", "copy-gray"])
-    methods = bench.build_methods(specs, default_weights_path(), torch.device("cpu"), 256)
+    specs = table.method_specs(["sscn", "reinhard", "copy-gray"])
+    methods = table.build_methods(specs, default_weights_path(), torch.device("cpu"), 256)
     return bench.evaluate_photos(photo_paths, methods, size=256, seed=0).summary()
 
 

@@ -8,10 +8,12 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+from sscn.images import IMAGE_SUFFIXES, read_image, to_uint8
+
 IN_MEMORY_BYTES = 4 << 30       # datasets smaller than this (decoded) are held in host memory ...
 GPU_MEMORY_SHARE = 0.25         # ... and on the GPU when they take less than this share of its free memory
 PHOTO_STREAM = 0                # stream_seed stream of the photo picks
@@ -47,15 +49,12 @@ def class_labels(root: str | Path, photos: list[Path]) -> tuple[list[str], list[
 
 
 def load_square(path: Path, size: int) -> torch.Tensor:
-    """Decode, honour EXIF orientation, resize the short side to `size`, centre-crop: (3, size, size) uint8."""
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            image = ImageOps.fit(image, (size, size), Image.Resampling.BICUBIC)
-            pixels = bytearray(image.tobytes())
-    except OSError as error:
-        raise ValueError(f"{path}: not a readable image ({error})") from None
-    return torch.frombuffer(pixels, dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
+    """Decode (sscn.images.read_image: EXIF orientation, 16-bit, size guard; ImageError naming the file), resize
+    the short side to `size` (bicubic), centre-crop: (3, size, size) uint8."""
+    pixels = read_image(path).pixels                                                  # (1|3, H, W)
+    image = Image.fromarray(to_uint8(pixels.expand(3, -1, -1)))
+    square = ImageOps.fit(image, (size, size), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.array(square)).permute(2, 0, 1)                       # (3, S, S), channels-last
 
 
 class PhotoFolder(torch.utils.data.Dataset):

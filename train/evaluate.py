@@ -10,24 +10,21 @@ Every reference of a photo comes from its own CPU generator seeded by `pair_seed
 (SHA-256, not Python's salted hash), so every run, device, batch size and method sees the same pairs; the
 sparse selection of the network's random positions uses the same seed.
 
-Every method predicts ab for the target's L; the result is the target's own L merged with that ab (out-of-gamut
-ab pulled towards grey, as `Colorizer` does) and is scored against the photo: PSNR, SSIM, mean CIEDE2000 and
-the colourfulness ratio against the photo in RGB uint8, and HIS between the result and the reference
-(train.metrics states the definitions). The "mean" column is the mean over tps / rr / rc, as in Table 1; the
-palette column stands apart (it has no spatial information).
+Every method (train.methods: the network through `Colorizer`, and the baselines) colorizes the target's L and is
+scored against the photo: PSNR, SSIM, mean CIEDE2000 and the colourfulness ratio against the photo in RGB uint8,
+and HIS between the result and the reference (train.metrics states the definitions). The "mean" column is the
+mean over tps / rr / rc, as in Table 1; the palette column stands apart (it has no spatial information).
 
-The other protocols share the methods and scores defined here: real reference photos (train.evaluate_pairs)
-and video (train.evaluate_video).
+The other protocols share the methods, the scores and the report files: real reference photos
+(train.evaluate_pairs) and video (train.evaluate_video).
 """
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,26 +33,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from sscn.models.checkpoint import atomic_write, default_weights_path, load_checkpoint
-from sscn.models.color import denormalize_ab, lab_to_rgb_keep_lightness, normalize_l, rgb_to_lab
-from sscn.models.colorizer import inference_autocast, input_layout, prepare_model, resolve_precision, working_size
-from sscn.models.ldt import check_selection, gather_positions, select_positions
+from sscn.models.color import rgb_to_lab
+from sscn.models.outputs import atomic_write
 from sscn.models.palette import dominant_colors, swatch_images
-from sscn.models.sscn import SSCN, ReferenceEncoding
-from sscn.models.upsample import UPSAMPLERS, upsample_ab
 
-from .baselines import BASELINES
 from .data import load_square
-from .metrics import (COLORFULNESS_MIN_TRUTH, PSNR_CAP_DB, ab_histogram, colorfulness_ratio, intersect,
-                      mean_delta_e00, psnr, ssim)
+from .methods import METRICS, MethodSet, mean_scores, merge_lightness, score_results, score_rows
+from .metrics import COLORFULNESS_MIN_TRUTH, PSNR_CAP_DB
 from .pairs import affine_matrices, apply_affine, identity_grid, random_crop_matrices, random_tps_grid
 
 REFERENCE_KINDS = ("tps", "rr", "rc", "palette")
 KIND_TITLES = {"tps": "TPS", "rr": "RR", "rc": "RC", "palette": "palette", "mean": "mean"}
 MEAN_KINDS = ("tps", "rr", "rc")            # Table 1's "Mean"
-NETWORK_KINDS = {"sscn": "sparse", "dense": "dense", "stage1": "stage1"}
-METHODS = (*NETWORK_KINDS, *BASELINES)
-METRICS = ("psnr", "ssim", "his", "de00", "colorfulness_ratio")
 
 
 @dataclass(frozen=True)
@@ -126,194 +115,6 @@ def make_reference(photo: torch.Tensor, kind: str, seed: int,
         raise ValueError(f"unknown reference kind {kind!r}; choose one of {', '.join(REFERENCE_KINDS)}")
     warped = F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     return warped[0].clamp(0.0, 1.0)
-
-
-# --- methods -----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One row of the table: a baseline, or the network as sscn (sparse k/r), dense or stage1."""
-    name: str
-    kind: str                        # "sparse" | "dense" | "stage1" | "baseline"
-    k: int | None = None
-    r: int | None = None
-    upsample: str | None = None      # network rows: ab to the target's size (models.upsample); None: the runner's
-
-
-def with_upsamplers(specs: list[MethodSpec]) -> list[MethodSpec]:
-    """Each network row once per upsampling method ("sscn bilinear", "sscn guided"), baselines once: the rows of
-    the full-resolution protocol."""
-    return [dataclasses.replace(spec, name=f"{spec.name} {method}", upsample=method) if method else spec
-            for spec in specs for method in (UPSAMPLERS if spec.kind != "baseline" else (None,))]
-
-
-def parse_sweep(text: str) -> list[tuple[int, int]]:
-    """'64:64,128:128' -> [(64, 64), (128, 128)]."""
-    pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        match = re.fullmatch(r"(\d+):(\d+)", item)
-        if not match:
-            raise ValueError(f"malformed --sweep entry {item!r} (expected k:r, e.g. 128:128)")
-        pairs.append((int(match.group(1)), int(match.group(2))))
-    if not pairs:
-        raise ValueError("--sweep needs at least one k:r entry")
-    return pairs
-
-
-def method_specs(names: list[str], k: int | None = None, r: int | None = None,
-                 sweep: list[tuple[int, int]] = ()) -> list[MethodSpec]:
-    """Table rows for `--methods` (plus `--sweep` rows `sscn k=.. r=..`), validated; k / r None = the model's."""
-    specs = []
-    for name in names:
-        if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-        if name in {spec.name for spec in specs}:
-            continue
-        kind = NETWORK_KINDS.get(name, "baseline")
-        specs.append(MethodSpec(name, kind, k, r) if kind == "sparse" else MethodSpec(name, kind))
-    for sweep_k, sweep_r in sweep:
-        check_selection(sweep_k, sweep_r)
-        specs.append(MethodSpec(f"sscn k={sweep_k} r={sweep_r}", "sparse", sweep_k, sweep_r))
-    if not specs:
-        raise ValueError("no methods to evaluate")
-    return specs
-
-
-def merge_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """The result image, as `Colorizer` makes it: L (B, 1, H, W) in [0, 100] with ab (B, 2, H, W) in Lab units
-    -> RGB (B, 3, H, W) in [0, 1], out-of-gamut ab pulled towards grey so that L is kept."""
-    return lab_to_rgb_keep_lightness(torch.cat([lightness, ab.to(lightness.dtype)], dim=1))
-
-
-class NetworkRunner:
-    """A loaded SSCN run as several methods; per batch the reference is encoded once (densely) and the
-    sparse variants select their positions from that encoding, one seeded generator per reference."""
-
-    def __init__(self, model: SSCN, device: torch.device, size: int, precision: str = "auto",
-                 upsample: str = "guided") -> None:
-        self.upsample = upsample
-        self.precision = resolve_precision(precision, device)     # as `Colorizer` runs it
-        self.model = prepare_model(model, device, self.precision)
-        self.input_dtype, self.memory_format = input_layout(device, self.precision)
-        self.device = device
-        self.size = working_size(size)
-
-    def _to_working(self, image: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False,
-                             antialias=True)
-
-    def _autocast(self):
-        return inference_autocast(self.device, self.precision)
-
-    @staticmethod
-    def _select(encoding: ReferenceEncoding, k: int, r: int, seeds: list[int]) -> ReferenceEncoding:
-        """S(C) per reference with its own generator, so a pair's selection does not depend on its batch."""
-        rows = [select_positions(encoding.cam[i:i + 1], k, r, torch.Generator().manual_seed(seed))
-                for i, seed in enumerate(seeds[:encoding.cam.shape[0]])]
-        if rows[0] is None:          # k + r covers every position: dense
-            return encoding
-        selected_idx = torch.cat(rows)                                            # (Br, k + r)
-        return dataclasses.replace(encoding, keys=gather_positions(encoding.keys, selected_idx),
-                                   values=gather_positions(encoding.values, selected_idx),
-                                   selected_idx=selected_idx)
-
-    @torch.inference_mode()
-    def run(self, lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int],
-            specs: list[MethodSpec]) -> dict[str, torch.Tensor]:
-        """L (B, 1, H, W) in [0, 100], references (B | 1, 3, Hr, Wr) in [0, 1] -> {name: ab (B, 2, H, W)}.
-        Rows that differ only in their upsampling share one forward."""
-        l_work = self._to_working(lightness).clamp(0.0, 100.0)
-        l_norm = normalize_l(l_work).to(self.input_dtype).contiguous(memory_format=self.memory_format)
-        ref_work = self._to_working(reference).clamp(0.0, 1.0).contiguous(memory_format=self.memory_format)
-        results, forwards = {}, {}
-        with self._autocast():
-            encoding = self.model.encode_reference(ref_work, dense=True)
-            for spec in specs:
-                key = (spec.kind, spec.k, spec.r)
-                if key not in forwards:
-                    if spec.kind == "stage1":
-                        forwards[key] = self.model(l_norm, encoding, stage1_only=True).ab
-                    elif spec.kind == "dense":
-                        forwards[key] = self.model(l_norm, encoding).ab
-                    else:
-                        forwards[key] = self.model(l_norm, self._select(encoding, spec.k, spec.r, seeds)).ab
-                ab_work = denormalize_ab(forwards[key].float())                         # (B, 2, S, S)
-                results[spec.name] = upsample_ab(ab_work, l_work, lightness, spec.upsample or self.upsample)
-        return results
-
-
-class MethodSet:
-    """Every requested method, applied to one batch: {name: result RGB (B, 3, H, W) in [0, 1]}."""
-
-    def __init__(self, specs: list[MethodSpec], network: NetworkRunner | None) -> None:
-        self.specs = specs
-        self.network_specs = [spec for spec in specs if spec.kind != "baseline"]
-        if self.network_specs and network is None:
-            raise ValueError("network methods need a model")
-        self.network = network
-
-    @property
-    def names(self) -> list[str]:
-        return [spec.name for spec in self.specs]
-
-    @torch.inference_mode()
-    def colorize(self, lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int]) -> dict[str, torch.Tensor]:
-        ab = self.network.run(lightness, reference, seeds, self.network_specs) if self.network_specs else {}
-        for spec in self.specs:
-            if spec.kind == "baseline":
-                ab[spec.name] = BASELINES[spec.name](lightness, reference, seeds)
-        return {spec.name: merge_lightness(lightness, ab[spec.name]) for spec in self.specs}
-
-
-def load_network(specs: list[MethodSpec], weights: str | Path | None) -> tuple[SSCN | None, list[MethodSpec]]:
-    """The model, loaded only when a network method is asked for (baselines need no weights), and the specs
-    with the checkpoint's k / r filled in where a sparse row has none (checked)."""
-    if all(spec.kind == "baseline" for spec in specs):
-        return None, specs
-    model = load_checkpoint(weights or default_weights_path())
-    specs = [dataclasses.replace(spec, k=model.config.k if spec.k is None else spec.k,
-                                 r=model.config.r if spec.r is None else spec.r)
-             if spec.kind == "sparse" else spec for spec in specs]
-    for spec in specs:
-        if spec.kind == "sparse":
-            check_selection(spec.k, spec.r)
-    return model, specs
-
-
-def build_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device,
-                  size: int, precision: str = "auto", upsample: str = "guided") -> MethodSet:
-    """Every method of `specs` for batches of (target, reference) pairs (load_network)."""
-    model, specs = load_network(specs, weights)
-    return MethodSet(specs, NetworkRunner(model, device, size, precision, upsample) if model is not None else None)
-
-
-def score_results(results: dict[str, torch.Tensor], truth: torch.Tensor,
-                  references: torch.Tensor) -> dict[str, dict[str, list[float | None]]]:
-    """{name: {metric: one score per image}} (METRICS) for results (B, 3, H, W) against the truth (B, 3, H, W)
-    and the references (B | 1, 3, Hr, Wr), whose histograms are computed once for all methods; an undefined
-    colourfulness ratio (grey truth) is None."""
-    ref_hist = ab_histogram(references)
-    return {name: {"psnr": psnr(rgb, truth).tolist(), "ssim": ssim(rgb, truth).tolist(),
-                   "his": intersect(ab_histogram(rgb), ref_hist).tolist(),
-                   "de00": mean_delta_e00(rgb, truth).tolist(),
-                   "colorfulness_ratio": [None if math.isnan(value) else value
-                                          for value in colorfulness_ratio(rgb, truth).tolist()]}
-            for name, rgb in results.items()}
-
-
-def score_rows(scores: dict[str, dict[str, list[float | None]]], index: int, **labels) -> list[dict]:
-    """One row per method for image `index` of a scored batch: the labels, "method", then every metric."""
-    return [{**labels, "method": name, **{metric: columns[metric][index] for metric in METRICS}}
-            for name, columns in scores.items()]
-
-
-def mean_scores(rows: list[dict]) -> dict[str, float | None]:
-    """{metric: mean over `rows`} for every metric; undefined values (None) are left out of their mean."""
-    means = {}
-    for metric in METRICS:
-        values = [row[metric] for row in rows if row[metric] is not None]
-        means[metric] = sum(values) / len(values) if values else None
-    return means
 
 
 # --- photo benchmark ---------------------------------------------------------------------------------
@@ -391,16 +192,15 @@ def evaluate_photos(paths: list[Path], methods: MethodSet, size: int = 256, seed
     report = PhotoReport(methods.names, [])
     photos_per_batch = max(1, batch_size // len(REFERENCE_KINDS))
     for names, photos in _photo_batches(paths, photos_per_batch, size, report.failed):
-        truth = photos.float() / 255.0                                                 # (P, 3, S, S)
         pairs = [(name, kind, pair_seed(name.name, kind, seed)) for name in names for kind in REFERENCE_KINDS]
-        references = torch.stack([make_reference(truth[i // len(REFERENCE_KINDS)], kind, pair)
+        references = torch.stack([make_reference(photos[i // len(REFERENCE_KINDS)].float() / 255.0, kind, pair)
                                   for i, (_, kind, pair) in enumerate(pairs)])           # (P*4, 3, S, S)
         if full_size is not None:
-            truth = torch.stack([load_square(name, full_size) for name in names]).float() / 255.0   # (P, 3, N, N)
-        truth = truth.repeat_interleave(len(REFERENCE_KINDS), dim=0).to(device)          # (P*4, 3, S, S)
-        references = references.to(device)
+            photos = torch.stack([load_square(name, full_size) for name in names])      # (P, 3, N, N)
+        targets = photos.repeat_interleave(len(REFERENCE_KINDS), dim=0)                  # (P*4, 3, S, S) uint8
+        results = methods.colorize(targets, references, [pair for _, _, pair in pairs])
+        truth, references = targets.to(device).float() / 255.0, references.to(device)
         lightness = rgb_to_lab(truth)[:, :1]
-        results = methods.colorize(lightness, references, [pair for _, _, pair in pairs])
         scores = score_results(results, truth, references)
         for index, (path, kind, _) in enumerate(pairs):
             report.scores.extend(score_rows(scores, index, image=path.name, reference=kind))

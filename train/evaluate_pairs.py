@@ -6,8 +6,8 @@ a pairs file names a target (a colour photo: the truth), a reference and an opti
 - the target is resized to short side `size` (aspect kept, no crop) and quantised to 8 bits; every method gets
   its lightness, and its own colours are the truth;
 - the reference is used whole, as `sscn colorize` uses it: the network rows run through `Colorizer` (the
-  reference resized to the working size there, one seed for every pair, as `sscn colorize --seed`); the
-  baselines get the full-resolution reference;
+  reference resized to the working size there, one seed for every pair, as `sscn colorize --seed`; one
+  encoding serves sscn, dense and stage1, train.methods); the baselines get the full-resolution reference;
 - scores as in train.evaluate: PSNR, SSIM, mean ΔE00 and colourfulness ratio against the target, HIS against
   the reference; means per kind and over all pairs.
 """
@@ -16,18 +16,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from sscn.images import image_to_float
 from sscn.models.color import rgb_to_lab
-from sscn.models.colorizer import Colorizer, image_to_float
-from sscn.models.sscn import SSCN
 
-from .baselines import BASELINES
-from .evaluate import (METRICS, MethodSpec, SheetRow, load_network, mean_scores, merge_lightness, protocol,
-                       score_results, score_rows, sheet_row)
+from .evaluate import SheetRow, protocol, sheet_row
+from .methods import METRICS, MethodSet, mean_scores, score_results, score_rows
 
 SHEET_ROWS = 8
 
@@ -63,49 +60,6 @@ def resize_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
     return resized.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
 
 
-class PairMethods:
-    """Every requested method on one pair. The network rows are `Colorizer`s sharing one model (sparse with
-    the row's k / r, dense, or stage 1 = the coarse output of a default one); the baselines run on `device`."""
-
-    def __init__(self, specs: list[MethodSpec], model: SSCN | None, device: torch.device, size: int,
-                 seed: int) -> None:
-        if model is None and any(spec.kind != "baseline" for spec in specs):
-            raise ValueError("network methods need a model")
-        self.specs, self.device, self.seed = specs, device, seed
-        self.colorizers = {spec.name: Colorizer(model=model, device=str(device), size=size, k=spec.k, r=spec.r,
-                                                dense=spec.kind == "dense", seed=seed)
-                           for spec in specs if spec.kind != "baseline"}
-
-    @property
-    def names(self) -> list[str]:
-        return [spec.name for spec in self.specs]
-
-    @torch.inference_mode()
-    def colorize(self, truth: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Truth (1, 3, H, W) and reference (1, 3, Hr, Wr) in [0, 1] on the CPU -> {name: RGB (1, 3, H, W) in
-        [0, 1] on `device`}."""
-        lightness = rgb_to_lab(truth.to(self.device))[:, :1]
-        results = {}
-        for spec in self.specs:
-            if spec.kind == "baseline":
-                ab = BASELINES[spec.name](lightness, reference.to(self.device), [self.seed])
-                results[spec.name] = merge_lightness(lightness, ab)
-                continue
-            colorizer = self.colorizers[spec.name]
-            colorizer.set_reference(reference[0])
-            [result] = colorizer.colorize([truth[0]], stage1=spec.kind == "stage1")
-            rgb = result.rgb_stage1 if spec.kind == "stage1" else result.rgb             # (3, H, W) uint8
-            results[spec.name] = rgb[None].to(self.device).float() / 255.0
-        return results
-
-
-def build_pair_methods(specs: list[MethodSpec], weights: str | Path | None, device: torch.device, size: int,
-                       seed: int) -> PairMethods:
-    """Every method of `specs` for one pair at a time (train.evaluate.load_network)."""
-    model, specs = load_network(specs, weights)
-    return PairMethods(specs, model, device, size, seed)
-
-
 @dataclass
 class PairsReport:
     methods: list[str]
@@ -133,19 +87,21 @@ class PairsReport:
                 "summary": self.summary(), "pairs": self.scores, "elapsed_s": round(self.elapsed_s, 3)}
 
 
-def evaluate_pairs(pairs: Iterable[tuple[Pair, torch.Tensor, torch.Tensor]], methods: PairMethods, size: int = 256,
-                   sheet_rows: int = SHEET_ROWS, progress: Callable[[int], None] | None = None) -> PairsReport:
+def evaluate_pairs(pairs: Iterable[tuple[Pair, torch.Tensor, torch.Tensor]], methods: MethodSet, size: int = 256,
+                   seed: int = 0, sheet_rows: int = SHEET_ROWS,
+                   progress: Callable[[int], None] | None = None) -> PairsReport:
     """Score every method on (pair, target pixels, reference pixels), each image (1|3, H, W) uint8 or float in
-    [0, 1] as decoded; `progress(1)` after each pair. The contact sheet shows the first pair of each kind (and
-every pair without one), at most `sheet_rows`."""
+    [0, 1] as decoded, one pair at a time, `seed` seeding every pair's sparse selection (as `sscn colorize
+    --seed`); `progress(1)` after each pair. The contact sheet shows the first pair of each kind (and every pair
+    without one), at most `sheet_rows`."""
     started = time.perf_counter()
     report = PairsReport(methods.names, [])
     on_sheet: set[str] = set()
     for pair, target_pixels, reference_pixels in pairs:
-        truth = resize_short_side(target_pixels, size)[None].float() / 255.0                # (1, 3, H, W)
+        target = resize_short_side(target_pixels, size)[None]                                # (1, 3, H, W) uint8
         reference = image_to_float(reference_pixels)[None]                                   # (1, 3, Hr, Wr)
-        results = methods.colorize(truth, reference)
-        truth, reference = truth.to(methods.device), reference.to(methods.device)
+        results = methods.colorize(target, reference, [seed])
+        truth, reference = target.to(methods.device).float() / 255.0, reference.to(methods.device)
         scores = score_results(results, truth, reference)
         report.scores.extend(score_rows(scores, 0, target=pair.target, reference=pair.reference, kind=pair.kind))
         if (not pair.kind or pair.kind not in on_sheet) and len(report.sheet) < sheet_rows:

@@ -24,10 +24,12 @@ from fractions import Fraction
 
 import torch
 
+from sscn.images import image_to_float
 from sscn.models.color import rgb_to_lab
-from sscn.models.colorizer import batched, image_to_float
+from sscn.models.colorizer import batched
 
-from .evaluate import METRICS, MethodSet, SheetRow, mean_scores, protocol, score_results, score_rows, sheet_row
+from .evaluate import SheetRow, protocol, sheet_row
+from .methods import METRICS, MethodSet, mean_scores, score_results, score_rows
 from .metrics import CDCMeter
 
 DEFINITIONS = {
@@ -126,9 +128,10 @@ def evaluate_video(frames: Iterable[torch.Tensor], reference: torch.Tensor, meth
     captions = {index: f"frame {index} (keyframe + {label})" for label, index in report.gaps.items()}
     count = 0
     for batch in batched(frames, batch_size):
-        truth = torch.stack(batch).float().div(255.0).to(device)                        # (B, 3, H, W)
+        targets = torch.stack(batch)                                                    # (B, 3, H, W) uint8
+        results = methods.colorize(targets, ref, [seed] * len(batch))
+        truth = targets.to(device).float() / 255.0
         lightness = rgb_to_lab(truth)[:, :1]
-        results = methods.colorize(lightness, ref, [seed] * len(batch))
         for name, rgb in [("source", truth), *results.items()]:
             steadiness[name].add(rgb)
         scores = score_results(results, truth, ref)

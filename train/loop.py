@@ -15,7 +15,6 @@ on the device, and only logging steps convert them to numbers (one synchronisati
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -30,7 +29,7 @@ import torch.distributed as dist
 
 from sscn.models.checkpoint import load_checkpoint, save_checkpoint
 from sscn.models.color import network_lab_to_rgb, rgb_to_network_lab
-from sscn.models.colorizer import cpu_has_native_bf16
+from sscn.models.runtime import autocast, resolve_device, resolve_precision
 from sscn.models.config import get_config
 from sscn.models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
 from sscn.models.outputs import atomic_write, check_output, remove_stale_parts
@@ -96,22 +95,14 @@ def setup_distributed(device_kind: str) -> Distributed:
 
 
 def pick_device(requested: str, ddp: Distributed) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
+    """`requested` resolved (models.runtime); a plain "cuda" is this process's GPU under torchrun."""
+    device = resolve_device(requested)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", ddp.local_rank)
     return device
 
 
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def resolve_train_precision(precision: str, device: torch.device) -> str:
-    """'auto' is bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere (`precision` checked by check_options)."""
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
 
 
 # The files of a run folder besides previews/ (written by rank 0)
@@ -221,15 +212,13 @@ class Trainer:
                              "or choose another --out")
         state = load_state(state_path) if options.resume else None
 
-        device_kind = "cuda" if options.device.startswith("cuda") or (
-            options.device == "auto" and torch.cuda.is_available()) else "cpu"
-        self.ddp = setup_distributed(device_kind)
+        self.ddp = setup_distributed(resolve_device(options.device).type)
         self.device = pick_device(options.device, self.ddp)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True      # fixed input sizes: pick the fastest kernels once
         torch.manual_seed(options.seed)
-        self.precision = resolve_train_precision(options.precision, self.device)
+        self.precision = resolve_precision(options.precision, self.device)    # one of TRAIN_PRECISIONS here
         # channels_last is the layout the fast bf16 kernels (cuDNN, oneDNN) want; fp32 on the CPU keeps NCHW.
         self.channels_last = self.device.type == "cuda" or self.precision == "bf16"
         self.model = build_model(options).to(self.device)
@@ -324,11 +313,6 @@ class Trainer:
                         extra_metadata={"step": str(self.step), "trained_on": str(self.options.data)})
 
     # -- one step -----------------------------------------------------------------------------------
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def train_step(self, photos: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """One optimiser step on a batch of photos (B, 3, H, W) uint8 on the device. Returns the detached loss
         terms as 0-dim device tensors (no synchronisation here)."""
@@ -338,7 +322,7 @@ class Trainer:
         if self.channels_last:
             l_norm = l_norm.contiguous(memory_format=torch.channels_last)
             reference = reference.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with autocast(self.device, self.precision):
             # The reference image goes through the (DDP-wrapped) forward, which encodes it: one forward per step.
             output = self.network(l_norm, reference, with_bins=True, k=self.options.k, r=self.options.r,
                                   generator=self.select_rng)
@@ -400,7 +384,7 @@ class Trainer:
             photos = self.val_photos[start:start + self.options.batch_size].to(self.device)
             pair = make_pairs(photos, settings, generator)
             l_norm, _ = rgb_to_network_lab(pair.target)
-            with self._autocast():
+            with autocast(self.device, self.precision):
                 output = self.model(l_norm, pair.reference, k=self.options.k, r=self.options.r,
                                     generator=torch.Generator().manual_seed(0))
             scores.append(psnr(network_lab_to_rgb(l_norm, output.ab.float()), pair.target))

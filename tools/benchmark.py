@@ -4,7 +4,7 @@ For each working size and attention mode the reference is encoded once (`Coloriz
 `Colorizer.predict` is run on a batch of targets: warm-up runs first, then timed runs, each bracketed by
 `torch.cuda.synchronize` on CUDA; the median is reported. With `compile` the first warm-up run builds the
 torch.compile graph; its time is reported apart. Achieved TFLOP/s uses the FLOP count of
-`models.flops` and is compared with the device's dense peak at that precision where it is known.
+`tools.flops` and is compared with the device's dense peak at that precision where it is known.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .colorizer import Colorizer
+from sscn.models.colorizer import Colorizer
+from sscn.models.sscn import SSCN
+
 from .flops import count_flops
-from .sscn import SSCN
 
 MODES = ("sparse", "dense")
 
@@ -47,7 +48,7 @@ class Timing:
     peak_fraction: float | None    # achieved / the device's dense peak, where known
     compile_seconds: float | None = None   # the first warm-up run, which compiles, when compiled
     error: str | None = None       # e.g. out of memory: the other figures are then 0
-    precision: str = "fp32"        # as resolved by the engine (models.colorizer.resolve_precision)
+    precision: str = "fp32"        # as resolved by the engine (models.runtime.resolve_precision)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -126,7 +127,8 @@ def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 
     colorizer = Colorizer(model=model, device=device, precision=precision, size=size, k=k, r=r,
                           dense=mode == "dense", compile=compile)
     reference = torch.rand(3, colorizer.size, colorizer.size, generator=torch.Generator().manual_seed(1))
-    positions = colorizer.set_reference(reference).keys.shape[1]
+    colorizer.set_reference(reference)
+    positions = colorizer.encoding().keys.shape[1]
     flops = count_flops(model, colorizer.size, dense=mode == "dense", k=colorizer.k, r=colorizer.r).target
     if colorizer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(colorizer.device)

@@ -7,7 +7,7 @@ products (the math kernel of `scaled_dot_product_attention`): which fused kernel
 whether a torch release's counter knows it, changes from release to release, the work does not. The reference is counted apart from the
 targets because `Colorizer` encodes it once and reuses it for every target.
 
-    python -m sscn.models.flops            # markdown table for every config at 256x256
+    python -m sscn.tools.flops            # markdown table for every config at 256x256
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import torch.nn as nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from .color import ab_bin_centers
-from .config import CONFIGS, SSCNConfig, get_config
-from .sscn import SSCN
+from sscn.models.color import ab_bin_centers
+from sscn.models.config import CONFIGS, SSCNConfig, get_config
+from sscn.models.sscn import SSCN
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def config_table(size: int = 256) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sscn.models.flops", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sscn.tools.flops", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="side of the square images (multiple of 32)")
     args = parser.parse_args(argv)
     print(f"FLOPs per {args.size}x{args.size} image (sparse: the config's k + r positions; dense: all).\n")

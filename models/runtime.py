@@ -1,0 +1,79 @@
+"""Where and how the network runs: the device, the precision, the model's layout and the autocast, one home each
+(`Colorizer`, evaluation, `sscn bench` and training all resolve them here)."""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+
+from .sscn import SSCN
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; 'cpu', 'cuda', 'cuda:N' are taken as given (and checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    return resolved
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX): there oneDNN's bf16 convolutions and
+    matrix products run several times faster than fp32; elsewhere bf16 is emulated, and slower."""
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return torch.backends.mkldnn.is_available() and any(check is not None and check() for check in native)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 on CUDA and on CPUs with native bf16, fp32 on other CPUs; fp32, bf16 and fp16 are taken
+    as given."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast of a resolved precision, for inference and training alike: none in fp32, else bf16 / fp16
+    on `device`'s type."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def input_layout(device: torch.device, precision: str) -> tuple[torch.dtype, torch.memory_format]:
+    """dtype and memory format of the network's inputs, those of a `prepare_model` model's weights: a mismatch
+    would cost a conversion at every layer."""
+    cpu_bf16 = device.type == "cpu" and precision == "bf16"
+    channels_last = cpu_bf16 or device.type == "cuda"
+    return (torch.bfloat16 if cpu_bf16 else torch.float32,
+            torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def prepare_model(model: SSCN, device: torch.device, precision: str) -> SSCN:
+    """`model` on `device`, in eval mode and laid out for inference at `precision`: channels_last on CUDA, and on
+    the CPU in bf16 its weights converted to bf16 once (autocast would convert them at every call) and
+    channels_last (oneDNN's bf16 kernels work in that layout). A CPU conversion works on a copy: the caller's
+    model keeps its dtype (`sscn bench` times fp32 and bf16 engines around one model)."""
+    if device.type == "cpu" and precision == "bf16":
+        return copy.deepcopy(model).eval().to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+
+def working_size(size: int) -> int:
+    """The network's square working resolution: `size` rounded to a multiple of 32 (E's stride)."""
+    if not 32 <= size <= 4096:
+        raise ValueError(f"working size must be between 32 and 4096 (got {size})")
+    return max(32, round(size / 32) * 32)
