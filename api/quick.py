@@ -10,7 +10,7 @@ from sscn.models.colorizer import Colorizer
 
 @functools.lru_cache(maxsize=1)
 def _colorizer(options: tuple) -> Colorizer:
-    return Colorizer.from_pretrained(**dict(options))
+    return Colorizer(**dict(options))
 
 
 def colorize(target: ImageInput, reference: ImageInput, **options):

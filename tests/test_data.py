@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -68,6 +69,15 @@ class TestDecoding:
         # shown upright (turned clockwise) it is tall with the blue half on top; the square is its middle
         top, bottom = square[:, :2].mean(dim=(1, 2)), square[:, -2:].mean(dim=(1, 2))
         assert top[2] > top[0] and bottom[0] > bottom[2]
+
+    def test_sixteen_bit_through_the_one_decoder(self, tmp_path):
+        """Decoded by sscn.images.read_image, as `sscn colorize` reads it: 16-bit gray keeps its levels."""
+        values = np.linspace(0, 65535, 64 * 32).astype(np.uint16).reshape(32, 64)
+        Image.fromarray(values).save(tmp_path / "deep.png")
+        square = load_square(tmp_path / "deep.png", 32)
+        assert torch.equal(square[0], square[1]) and torch.equal(square[1], square[2])
+        expected = torch.from_numpy(np.round(values[:, 16:48] / 257.0).astype(np.uint8))     # the centre crop
+        assert (square[0].int() - expected.int()).abs().max() <= 2                           # bicubic at scale 1
 
     def test_unreadable_photo_is_named(self, tmp_path):
         path = tmp_path / "broken.jpg"

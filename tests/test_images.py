@@ -164,3 +164,21 @@ class TestWrite:
     def test_to_uint8_clamps(self):
         rgb = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5]).view(1, 1, 5).expand(3, 1, 5)
         assert to_uint8(rgb)[0, :, 0].tolist() == [0, 0, 128, 255, 255]
+
+
+def test_colorize_evaluate_and_train_see_the_same_photos(tmp_path, data_dir):
+    """One set of photo suffixes (sscn.images.IMAGE_SUFFIXES) for `sscn colorize DIR`, `sscn evaluate DIR` and
+    `sscn train DIR`."""
+    import shutil
+
+    from sscn.cli.evaluate_inputs import photo_paths
+    from sscn.cli.targets import discover, is_video
+    from sscn.train.data import find_photos
+
+    photos = {"a.jpg", "b.JPE", "c.jfif", "d.ppm", "e.tiff", "f.webp", "g.pgm"}
+    for name in (*photos, "notes.txt", "anim.gif", "clip.mp4"):
+        shutil.copy(data_dir / "campus1.jpg", tmp_path / name)
+    assert {path.name for path in find_photos(tmp_path)} == photos
+    assert {path.name for path in photo_paths(tmp_path, None)} == photos
+    targets = discover([str(tmp_path)], recursive=False, exclude=[], stdin=[])
+    assert {target.path.name for target in targets if not is_video(target.path)} == photos

@@ -4,8 +4,8 @@ FLOPs are counted by `torch.utils.flop_counter.FlopCounterMode` (a multiply-add 
 matrix products and attention are counted, element-wise work is not) on a copy of the model on the `meta`
 device, so counting costs no compute and no memory at any size. Attention is counted as its two matrix
 products (the math kernel of `scaled_dot_product_attention`): which fused kernel a device would pick, and
-whether a torch release's counter knows it, changes from release to release, the work does not. The reference is counted apart from the
-targets because `Colorizer` encodes it once and reuses it for every target.
+whether a torch release's counter knows it, changes from release to release, the work does not. The reference
+is counted apart from the targets because `Colorizer` encodes it once and reuses it for every target.
 
     python -m sscn.tools.flops            # markdown table for every config at 256x256
 """

@@ -1,0 +1,123 @@
+"""The front door for library users: `sscn.colorize`, `Colorizer.from_pretrained`, inputs of any kind (PIL,
+numpy, tensors, paths) with results in the input's own type, clear errors, and the README's example as
+written."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import sscn
+from sscn.images import as_pixels, read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_weights) -> sscn.Colorizer:
+    return sscn.Colorizer.from_pretrained(tiny_weights, device="cpu", size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def reference(engine, data_dir) -> sscn.Reference:
+    return engine.encode_reference(Image.open(data_dir / "campus2.jpg"))
+
+
+@pytest.fixture(scope="module")
+def expected(engine, reference, data_dir) -> torch.Tensor:
+    """campus1 colorized from its decoded (3, H, W) uint8 tensor: what every other input kind must give."""
+    [result] = engine.colorize([read_image(data_dir / "campus1.jpg").pixels], reference)
+    return result.rgb
+
+
+def _inputs(data_dir) -> dict:
+    path = data_dir / "campus1.jpg"
+    pil = Image.open(path).convert("RGB")
+    array = np.asarray(pil)
+    return {"PIL": pil, "path": path, "str": str(path), "uint8 array": array,
+            "float array": array.astype(np.float32) / np.float32(255.0),          # as the engine scales uint8
+            "RGBA array": np.dstack([array, np.full_like(array[..., 0], 7)]),      # alpha ignored
+            "tensor": torch.from_numpy(array.copy()).permute(2, 0, 1)}
+
+
+@pytest.mark.parametrize("kind", ["PIL", "path", "str", "uint8 array", "float array", "RGBA array", "tensor"])
+def test_every_input_kind_gives_the_same_pixels_in_its_own_type(engine, reference, expected, data_dir, kind):
+    target = _inputs(data_dir)[kind]
+    [result] = engine.colorize([target], reference, stage1=True)
+    if kind in ("PIL", "path", "str"):
+        assert isinstance(result.rgb, Image.Image) and result.rgb.mode == "RGB"
+        pixels = np.asarray(result.rgb)
+    elif kind.endswith("array"):
+        assert isinstance(result.rgb, np.ndarray) and result.rgb.dtype == np.uint8 and result.rgb.shape[-1] == 3
+        pixels = result.rgb
+    else:
+        assert isinstance(result.rgb, torch.Tensor) and result.rgb.shape[0] == 3
+        pixels = result.rgb.permute(1, 2, 0).numpy()
+    assert type(result.rgb_stage1) is type(result.rgb)
+    assert np.array_equal(pixels, expected.permute(1, 2, 0).numpy())
+
+
+def test_gray_and_sixteen_bit_arrays(engine, reference, data_dir):
+    gray = np.asarray(Image.open(data_dir / "campus1.jpg").convert("L"))
+    from_gray, from_deep, from_plane = (engine.colorize([image], reference)[0].rgb for image in
+                                        (gray, gray.astype(np.uint16) * 257, gray[:, :, None]))   # 16-bit: same levels
+    assert from_gray.shape == (*gray.shape, 3) and np.array_equal(from_gray, from_plane)
+    assert np.abs(from_gray.astype(int) - from_deep).max() <= 1                  # float L: rounding at most
+
+
+@pytest.mark.parametrize("image, error, message", [
+    (np.zeros((8, 8, 2), np.uint8), ValueError, r"target 0: expected an array of shape \(H, W\) or \(H, W, 1\|3\|4\)"),
+    (np.zeros((8, 8), np.int64), ValueError, "target 0: unsupported array dtype int64"),
+    (np.full((8, 8), 255.0), ValueError, r"target 0: float arrays must hold values in \[0, 1\]"),
+    (np.zeros((0, 8, 3), np.uint8), ValueError, "target 0: the array has no pixels"),
+    (torch.zeros(2, 8, 8, dtype=torch.uint8), ValueError, r"target 0: expected an image tensor of shape \(1\|3, H"),
+    (Image.new("F", (8, 8)), ValueError, "target 0: unsupported image mode F"),
+    ([[0, 1], [2, 3]], TypeError, "target 0: expected a PIL image, a numpy array, a torch tensor or a path, got list"),
+])
+def test_bad_inputs_are_named(engine, reference, image, error, message):
+    with pytest.raises(error, match=message):
+        engine.colorize([image], reference)
+
+
+def test_unreadable_files_are_image_errors(engine, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(sscn.ImageError, match="broken.jpg: not an image"):
+        engine.encode_reference(tmp_path / "broken.jpg")
+    with pytest.raises(sscn.ImageError, match="missing.png: no such file"):
+        as_pixels(tmp_path / "missing.png")
+
+
+def test_one_call_helper_keeps_its_colorizer(tiny_weights, data_dir, expected):
+    from sscn import quick
+
+    options = dict(weights=tiny_weights, device="cpu", size=SIZE)
+    first = sscn.colorize(Image.open(data_dir / "campus1.jpg"), data_dir / "campus2.jpg", **options)
+    assert isinstance(first, Image.Image) and np.array_equal(np.asarray(first), expected.permute(1, 2, 0).numpy())
+    hits = quick._colorizer.cache_info().hits
+    again = sscn.colorize(np.asarray(first), Image.open(data_dir / "campus2.jpg"), **options)
+    assert quick._colorizer.cache_info().hits == hits + 1 and again.shape == (*first.size[::-1], 3)
+
+
+def test_public_names():
+    assert {"Colorizer", "Reference", "colorize", "ImageError", "read_image"} <= set(sscn.__all__)
+    assert sscn.Colorizer is sscn.models.Colorizer and sscn.Reference is sscn.models.Reference
+
+
+def test_readme_python_api_runs_as_written():
+    """Every python block of the README's "Python API" section, run from the repository root (shipped weights)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python API"):]
+    section = section[:section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks and "sscn.colorize(" in blocks[0] and "Image.open(" in blocks[0]
+    script = "\n".join(f"exec({block!r}, {{}})" for block in blocks)      # each block in a namespace of its own
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["RGB (288, 192)", "[(288, 192), (288, 192)] RGB"]
