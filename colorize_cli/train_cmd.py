@@ -56,7 +56,8 @@ def train(
       torchrun --nproc_per_node 8 -m sscn train photos/train -o runs/base
     """
     with reported_errors(debug):
-        from sscn.train.loop import Trainer, TrainOptions
+        from sscn.train.loop import Trainer
+        from sscn.train.run_setup import TrainOptions
         from sscn.train.pairs import PairSettings
 
         from .runner import check_seed
@@ -88,7 +89,7 @@ def _check_run_folder(out: Path, photo_folders: list[Path], init: Path | None) -
     and none of the files a run writes may be an input: the photos or the --init weights."""
     from sscn.models.outputs import check_output, protect
     from sscn.images import IMAGE_SUFFIXES
-    from sscn.train.loop import RUN_FILES
+    from sscn.train.run_setup import RUN_FILES
 
     run_folder = os.path.realpath(out)
     for folder in photo_folders:

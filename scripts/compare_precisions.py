@@ -20,7 +20,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sscn.train.loop import Trainer, TrainOptions  # noqa: E402
+from sscn.train.loop import Trainer  # noqa: E402
+from sscn.train.run_setup import TrainOptions  # noqa: E402
 
 
 def loss_curve(options: TrainOptions, window: int) -> list[float]:

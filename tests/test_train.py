@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from sscn.models.checkpoint import load_checkpoint, read_checkpoint
-from sscn.train.loop import Trainer, TrainOptions, lr_factor
+from sscn.train.loop import Trainer
+from sscn.train.run_setup import TrainOptions, lr_factor
 from sscn.train.pairs import PairSettings
 
 

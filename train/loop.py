@@ -10,6 +10,7 @@ BF16 / AMX: `--precision auto`) forward and backward run on a bf16, channels_las
 Checkpoints (`last.pt`) hold model, optimiser, scheduler, step and every process's RNG state and are written
 atomically; `--resume` continues exactly. `model.safetensors` (fp16) is the exported inference model.
 
+The run's parts (options, device, model, teacher, schedule, state file) are built by train.run_setup.
 The hot path stays on the device: pairs are built there (train.pairs), loss terms stay tensors and are summed
 on the device, and only logging steps convert them to numbers (one synchronisation per `log_every` steps).
 """
@@ -17,174 +18,30 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from sscn.models.checkpoint import load_checkpoint, save_checkpoint
+from sscn.models.checkpoint import save_checkpoint
 from sscn.models.color import network_lab_to_rgb, rgb_to_network_lab
-from sscn.models.runtime import autocast, resolve_device, resolve_precision
-from sscn.models.config import get_config
-from sscn.models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
 from sscn.models.outputs import atomic_write, check_output, remove_stale_parts
-from sscn.models.sscn import SSCN, SSCNOutput
+from sscn.models.runtime import autocast, resolve_device, resolve_precision
+from sscn.models.sscn import SSCNOutput
 
 from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_seed
-from .losses import LossWeights, sscn_loss
+from .losses import sscn_loss
 from .metrics import psnr
 from .mixed import Bf16Compute
 from .pairs import PairSettings, make_pairs
+from .run_setup import (TrainOptions, build_model, build_teacher, check_options, freeze_encoder_backbone, load_state,
+                        lr_factor, pick_device, save_preview, setup_distributed)
 
 VAL_PHOTOS = 32          # validation uses the first photos of --val (sorted by path)
 PAIR_STREAM, SELECT_STREAM = 1, 2   # stream_seed streams of the pair generator and of the random selection
-
-
-@dataclass
-class TrainOptions:
-    data: str
-    out: str
-    config: str = "base"
-    encoder: str | None = None       # override the config's encoder
-    steps: int = 10000
-    batch_size: int = 8
-    lr: float = 1e-4
-    warmup: int = 200                # at most a fifth of `steps`
-    size: int = 256
-    k: int | None = None
-    r: int | None = None
-    val: str | None = None
-    init: str | None = None
-    resume: bool = False
-    device: str = "auto"
-    seed: int = 0
-    compile: bool = False
-    precision: str = "auto"          # auto (bf16 where fast), fp32 or bf16 (forward/backward on a bf16 copy)
-    freeze_encoder: bool = False     # keep E's backbone and classifier (so its CAM) fixed; the style MLP trains
-    workers: int = min(4, os.cpu_count() or 1)
-    log_every: int = 10
-    preview_every: int = 500
-    val_every: int = 500
-    checkpoint_every: int = 500
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-    pairs: PairSettings | None = None    # pair augmentation; its size is always `size`
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device_kind: str) -> Distributed:
-    """Join the torchrun process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Distributed()
-    dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def pick_device(requested: str, ddp: Distributed) -> torch.device:
-    """`requested` resolved (models.runtime); a plain "cuda" is this process's GPU under torchrun."""
-    device = resolve_device(requested)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", ddp.local_rank)
-    return device
-
-
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
-
-
-# The files of a run folder besides previews/ (written by rank 0)
-RUN_FILES = ("options.json", "metrics.jsonl", "last.pt", "model.safetensors")
-
-
-def check_options(options: TrainOptions) -> None:
-    """Reject bad numbers before anything slow happens (ValueError, one line)."""
-    if options.size < 32 or options.size % 32:
-        raise ValueError(f"--size {options.size}: must be a multiple of 32 (E's stride), at least 32")
-    for name in ("steps", "batch_size", "log_every", "preview_every", "val_every", "checkpoint_every"):
-        if getattr(options, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if options.lr <= 0:
-        raise ValueError(f"--lr {options.lr}: must be positive")
-    if options.precision not in TRAIN_PRECISIONS:
-        raise ValueError(f"--precision {options.precision}: choose one of {', '.join(TRAIN_PRECISIONS)}")
-
-
-def load_state(path: Path) -> dict:
-    """A training checkpoint, read without unpickling arbitrary objects; ValueError naming the file if unreadable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for truncated / foreign files
-        raise ValueError(f"{path}: not a readable training checkpoint ({type(error).__name__})") from None
-    missing = {"model", "optimizer", "scheduler", "step"} - set(state) if isinstance(state, dict) else {"model"}
-    if missing:
-        raise ValueError(f"{path}: not an sscn training checkpoint (no {sorted(missing)[0]})")
-    if "rng" not in state:
-        # Written before the photo source had its own generator: keep the pair / selection streams.
-        state["rng"] = [{"pair": pair, "select": select, "source": None}
-                        for pair, select in zip(state["pair_rng"], state["select_rng"])]
-    return state
-
-
-def build_model(options: TrainOptions) -> SSCN:
-    if options.init:
-        model = load_checkpoint(options.init)
-        if options.config != model.config.name and options.config != "base":
-            raise ValueError(f"--init {options.init} holds config {model.config.name!r}, not {options.config!r}")
-        return model.train()
-    config = get_config(options.config)
-    if options.encoder:
-        config = config.replace(encoder=options.encoder)
-    return SSCN(config, pretrained_encoder=config.encoder == "effnet-lite0").train()
-
-
-def build_teacher(model: SSCN, device: torch.device, precision: str) -> EffNetLite0Encoder | None:
-    """Frozen ImageNet EfficientNet-Lite0: its class scores are the distillation target of the CAM classifier.
-    Under bf16 it is stored in bf16 and channels_last once, so autocast casts none of its weights per step."""
-    if model.config.encoder != "effnet-lite0":
-        return None
-    teacher = EffNetLite0Encoder(model.config, style_dim=1)
-    teacher.load_imagenet(load_lite0_imagenet_state())
-    if precision == "bf16":
-        teacher = teacher.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
-    return teacher.to(device).eval().requires_grad_(False)
-
-
-def freeze_encoder_backbone(model: SSCN) -> None:
-    """Fix E's weights (see Trainer.train_mode for its BatchNorm statistics); only the style MLP keeps learning."""
-    for name, param in model.encoder.named_parameters():
-        param.requires_grad_(name.startswith("style_mlp."))
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 10 % of the base rate."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def save_preview(path: Path, gray: torch.Tensor, reference: torch.Tensor, stage1: torch.Tensor,
-                 stage2: torch.Tensor, truth: torch.Tensor, rows: int = 4) -> None:
-    """PNG grid, one pair per row: gray | reference | stage 1 | stage 2 | truth, each (B, 3, S, S) in [0, 1]."""
-    from PIL import Image
-
-    columns = [gray, reference, stage1, stage2, truth]
-    grid = torch.cat([torch.cat([c[i] for c in columns], dim=2) for i in range(min(rows, truth.shape[0]))], dim=1)
-    pixels = (grid.float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()   # (rows*S, 5*S, 3)
-    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
 
 
 @dataclass
@@ -218,7 +75,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True      # fixed input sizes: pick the fastest kernels once
         torch.manual_seed(options.seed)
-        self.precision = resolve_precision(options.precision, self.device)    # one of TRAIN_PRECISIONS here
+        self.precision = resolve_precision(options.precision, self.device)    # auto, fp32 or bf16 (check_options)
         # channels_last is the layout the fast bf16 kernels (cuDNN, oneDNN) want; fp32 on the CPU keeps NCHW.
         self.channels_last = self.device.type == "cuda" or self.precision == "bf16"
         self.model = build_model(options).to(self.device)
