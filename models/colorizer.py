@@ -34,7 +34,7 @@ from .color import network_lab_to_rgb, normalize_l, rgb_to_lightness
 from .ldt import check_selection
 from .library import describe
 from .palette import palette_image
-from .references import Reference
+from .references import Reference, check_budget
 from .runtime import autocast, input_layout, prepare_model, resolve_device, resolve_precision, working_size
 from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 from .upsample import UPSAMPLERS
@@ -144,6 +144,7 @@ class Colorizer:
         (models.references: `budget` "each" or "shared"); one reference = `encode_reference`."""
         if not images:
             raise ValueError("no references to pool")
+        check_budget(budget)                              # before the encoder runs
         parts = tuple(self._encode(self._reference_rgb(image, f"reference {index}"))
                       for index, image in enumerate(images))
         return Reference(parts, (self.seed if seed is None else seed,), budget)

@@ -29,6 +29,11 @@ from .sscn import ReferenceEncoding
 BUDGETS = ("each", "shared")
 
 
+def check_budget(budget: str) -> None:
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown reference budget {budget!r}; choose one of {', '.join(BUDGETS)}")
+
+
 def select(dense: ReferenceEncoding, k: int, r: int, generators: list[torch.Generator]) -> ReferenceEncoding:
     """S(C) of each row of a dense encoding (Br rows, one generator each): keys/values (Br, k + r, .) at those
     positions; the encoding itself when k + r covers every position."""
@@ -92,12 +97,12 @@ class Reference:
     parts: tuple[ReferenceEncoding, ...]
     seeds: tuple[int, ...]
     budget: str | None = None
-    _variants: dict = field(default_factory=dict, repr=False)
+    _variants: dict = field(default_factory=dict, init=False, repr=False)   # {(k, r) | "dense": encoding}
 
     def __post_init__(self) -> None:
-        if self.budget is not None and self.budget not in BUDGETS:
-            raise ValueError(f"unknown reference budget {self.budget!r}; choose one of {', '.join(BUDGETS)}")
-        if self.budget is None and len(self.seeds) != self.parts[0].style.shape[0]:
+        if self.budget is not None:
+            check_budget(self.budget)
+        elif len(self.seeds) != self.parts[0].style.shape[0]:
             raise ValueError(f"{len(self.seeds)} seeds for {self.parts[0].style.shape[0]} references")
 
     def __len__(self) -> int:
