@@ -215,8 +215,8 @@ class Colorizer:
         padded = max([batch, *self._compiled_batches])
         if padded > batch:
             l_norm = torch.cat([l_norm, l_norm.new_zeros(padded - batch, *l_norm.shape[1:])])   # (padded, 1, S, S)
-        try:
-            output = self.compiled(l_norm, reference, stage1_only=stage1_only)
+        try:    # stage 1 alone is a graph of its own; the full forward is called as it always was
+            output = self.compiled(l_norm, reference, **({"stage1_only": True} if stage1_only else {}))
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as error:

@@ -218,7 +218,7 @@ def test_compiled_equals_eager_and_pads_short_batches(tiny_weights, photos):
 
 def test_compile_failure_is_one_error(tiny_weights, photos, monkeypatch):
     def broken(model, **options):
-        def forward(*args, **kwargs):
+        def forward(*args):
             raise RuntimeError("C++ compiler not found\nlong details")
         return forward
 
