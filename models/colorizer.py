@@ -236,7 +236,9 @@ class Colorizer:
         """The network alone, with the current reference: L (B, 1, S, S) on the device, at the working size,
         scaled to [-1, 1] -> SSCNOutput (ab in the network's scaling). `colorize` wraps it; `sscn bench` times it."""
         reference = self._require_reference()
-        l_norm = l_norm.to(self.input_dtype).contiguous(memory_format=self.memory_format)
+        # .to, not .contiguous: a 1-channel L counts as channels_last already, and its torch.cat with
+        # channels_last features in the decoder would fall back to NCHW
+        l_norm = l_norm.to(self.input_dtype, memory_format=self.memory_format)
         with self._autocast():
             if self.compiled is None:
                 return self.model(l_norm, reference)
