@@ -17,7 +17,7 @@ from sscn.models.config import CONFIGS
 
 from .bench_tables import markdown, print_tables
 from .errors import CLIError, reported_errors, stderr_is_terminal
-from .options import Debug, Device, Precision, Weights, choices, flag
+from .options import Debug, Device, Precision, Weights, choices, flag, optional
 
 if TYPE_CHECKING:
     from sscn.models import Colorizer
@@ -37,27 +37,24 @@ def bench(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Targets per forward pass.")] = 1,
     precision: Precision = "auto",
     weights: Weights = None,
-    config: Annotated[Optional[str], typer.Option(
-        "--config", show_default=False,
-        help=f"Time a randomly initialised model of this size ({choices(CONFIGS)}) instead of loading weights: "
-             "timings do not depend on weight values.")] = None,
+    config: Annotated[Optional[str], optional(
+        "--config", help=f"Time a randomly initialised model of this size ({choices(CONFIGS)}) instead of "
+                         "loading weights: timings do not depend on weight values.")] = None,
     modes: Annotated[str, typer.Option(
         "--modes", help=f"Attention modes to time, comma-separated: {choices(MODES)} or several.")] = ",".join(MODES),
-    runs: Annotated[Optional[int], typer.Option(
-        "--runs", show_default=False,
-        help="Timed runs per measurement, median reported (default: 10 on CUDA, 3 on the CPU).")] = None,
+    runs: Annotated[Optional[int], optional(
+        "--runs", help="Timed runs per measurement, median reported (default: 10 on CUDA, 3 on the CPU).")] = None,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs before each measurement.")] = 2,
     compile: Annotated[bool, flag(
         "--compile", help="torch.compile the network (the first warm-up run compiles; its time is reported apart).")
     ] = False,
-    threads: Annotated[Optional[int], typer.Option(
-        "--threads", show_default=False, help="CPU threads torch may use (default: torch's choice).")] = None,
-    folder: Annotated[Optional[Path], typer.Option(
-        "--folder", show_default=False,
-        help="Also time `sscn colorize` over this folder's images: decode, colorize at the first --sizes size, "
-             "write PNG.")] = None,
-    video: Annotated[Optional[Path], typer.Option(
-        "--video", show_default=False, help="Also time `sscn colorize` over this video: decode, colorize, encode.")
+    threads: Annotated[Optional[int], optional(
+        "--threads", help="CPU threads torch may use (default: torch's choice).")] = None,
+    folder: Annotated[Optional[Path], optional(
+        "--folder", help="Also time `sscn colorize` over this folder's images: decode, colorize at the first "
+                         "--sizes size, write PNG.")] = None,
+    video: Annotated[Optional[Path], optional(
+        "--video", help="Also time `sscn colorize` over this video: decode, colorize, encode.")
     ] = None,
     json_output: Annotated[bool, flag("--json", help="Print the results as JSON on stdout.")] = False,
     markdown_output: Annotated[bool, flag(

@@ -10,24 +10,22 @@ from sscn.models.library import DESCRIPTORS
 from sscn.models.references import BUDGETS
 
 from .errors import CLIError, reported_errors
-from .options import choices
+from .options import choices, optional
 from .run_options import RunOptions, with_run_options
 
 
 @with_run_options
 def colorize(
-    ref: Annotated[Optional[list[str]], typer.Option(
-        "--ref", show_default=False,
-        help="Colour reference image (encoded once for all targets); repeat it to pool several references. "
+    ref: Annotated[Optional[list[str]], optional(
+        "--ref", help="Colour reference image (encoded once for all targets); repeat it to pool several references. "
              "Videos: FILE@TIME (seconds, MM:SS or HH:MM:SS) gives the shot at TIME its own reference.")] = None,
     ref_budget: Annotated[str, typer.Option(
         "--ref-budget",
         help=f"Several --ref ({choices(BUDGETS)}): 'each' attends to top-k + r positions of every reference, "
              "'shared' to k + r in all.")] = "each",
-    ref_dir: Annotated[Optional[Path], typer.Option(
-        "--ref-dir", show_default=False,
-        help="Library folder of colour photos: each target gets its most similar one(s) (described once, cached).")
-    ] = None,
+    ref_dir: Annotated[Optional[Path], optional(
+        "--ref-dir", help="Library folder of colour photos: each target gets its most similar one(s) (described "
+                          "once, cached).")] = None,
     ref_count: Annotated[int, typer.Option("--ref-count", help="--ref-dir: references pooled per target.")] = 1,
     match_by: Annotated[str, typer.Option(
         "--match-by", help=f"--ref-dir similarity ({choices(DESCRIPTORS)}): 'pooled' compares global features, "
@@ -36,10 +34,9 @@ def colorize(
         "--shot-threshold",
         help="Videos with FILE@TIME references or --ref-dir: lightness-histogram distance (0-1) that starts a shot.")
     ] = 0.2,
-    pairs: Annotated[Optional[Path], typer.Option(
-        "--pairs", show_default=False,
-        help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV; "
-             "a reference that is a folder is a library (as --ref-dir).")] = None,
+    pairs: Annotated[Optional[Path], optional(
+        "--pairs", help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to "
+                        "the CSV; a reference that is a folder is a library (as --ref-dir).")] = None,
     *,
     run: RunOptions,
 ) -> None:

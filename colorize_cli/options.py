@@ -19,6 +19,11 @@ def flag(*names: str, help: str) -> Any:
     return typer.Option(*names, help=help, metavar="")
 
 
+def optional(*names: str, help: str, **kwargs: Any) -> Any:
+    """An option that may be left out (annotate an Optional with it, default None): --help shows no default."""
+    return typer.Option(*names, show_default=False, help=help, **kwargs)
+
+
 def choices(names: Iterable[str]) -> str:
     """A registry's names for a help text: 'a, b or c'."""
     *rest, last = names
@@ -61,6 +66,6 @@ Precision = Annotated[str, typer.Option(
 Upsample = Annotated[str, typer.Option(
     "--upsample", help=f"How the working-size colour reaches the output size: {choices(UPSAMPLERS)} (guided: a "
                        "guided filter that follows the edges of the full-resolution lightness).")]
-Weights = Annotated[Optional[Path], typer.Option(
-    "--weights", show_default=False, help="Model weights (.safetensors; default: the shipped model).")]
+Weights = Annotated[Optional[Path], optional(
+    "--weights", help="Model weights (.safetensors; default: the shipped model).")]
 Debug = Annotated[bool, flag("--debug", help="Show the traceback of any error (and stop at a failed item).")]

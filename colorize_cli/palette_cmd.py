@@ -8,23 +8,23 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import CLIError, reported_errors, warn
+from .options import optional
 from .run_options import RunOptions, with_run_options
 
 
 @with_run_options
 def palette(
-    colors: Annotated[Optional[str], typer.Option(
-        "--colors", show_default=False, help="Comma-separated hex colours, e.g. '#e63946,#f1faee,#a8dadc'.")] = None,
-    palette_file: Annotated[Optional[Path], typer.Option(
-        "--palette", show_default=False,
-        help="Palette file: GIMP .gpl, text of hex colours, JSON (list, or {colors, weights}), or an image whose "
-             "dominant colours are taken.")] = None,
-    shares: Annotated[Optional[str], typer.Option(
-        "--shares", show_default=False,
-        help="Share of each colour, e.g. 0.5,0.3,0.2 (default: equal, or the palette file's weights).")] = None,
+    colors: Annotated[Optional[str], optional(
+        "--colors", help="Comma-separated hex colours, e.g. '#e63946,#f1faee,#a8dadc'.")] = None,
+    palette_file: Annotated[Optional[Path], optional(
+        "--palette", help="Palette file: GIMP .gpl, text of hex colours, JSON (list, or {colors, weights}), or "
+                          "an image whose dominant colours are taken.")] = None,
     count: Annotated[int, typer.Option("--count", help="Dominant colours taken from a palette image.")] = 5,
-    save_reference: Annotated[Optional[Path], typer.Option(
-        "--save-reference", show_default=False, help="Also write the swatch image used as the reference.")] = None,
+    shares: Annotated[Optional[str], optional(
+        "--shares", help="Share of each colour, e.g. 0.5,0.3,0.2 (default: equal, or the palette file's "
+                         "weights).")] = None,
+    save_reference: Annotated[Optional[Path], optional(
+        "--save-reference", help="Also write the swatch image used as the reference.")] = None,
     *,
     run: RunOptions,
 ) -> None:

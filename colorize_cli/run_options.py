@@ -21,7 +21,7 @@ import typer
 
 from .errors import CLIError, warn
 from .limits import DEFAULT_MAX_PIXELS
-from .options import Debug, Device, Precision, Upsample, Weights, flag
+from .options import Debug, Device, Precision, Upsample, Weights, flag, optional
 
 if TYPE_CHECKING:
     from sscn.models import Colorizer
@@ -37,23 +37,22 @@ class RunOptions:
     targets: Annotated[Optional[list[str]], typer.Argument(
         show_default=False, metavar="TARGET...",
         help="Images, videos, folders (images and videos inside), or - to read paths from stdin, one a line.")] = None
-    out: Annotated[Optional[str], typer.Option(
-        "--out", "-o", show_default=False,
-        help="Output file (one target; format from its suffix) or folder (mirrors the targets' relative paths). "
-             "Default: beside each input as NAME_color.png / NAME_color.mp4; a folder F goes to F_color/.")] = None
+    out: Annotated[Optional[str], optional(
+        "--out", "-o", help="Output file (one target; format from its suffix) or folder (mirrors the targets' "
+                            "relative paths). Default: beside each input as NAME_color.png / NAME_color.mp4; a "
+                            "folder F goes to F_color/.")] = None
     recursive: Annotated[bool, flag("--recursive", help="Descend into subfolders of folder targets.")] = False
-    frames: Annotated[Optional[Path], typer.Option(
-        "--frames", show_default=False,
-        help="Write video targets as numbered PNG frames (frame_000001.png, ...) into this folder (one subfolder "
-             "per video when there are several). It must be empty or hold the same video's frames (a re-run "
-             "resumes); --overwrite replaces other contents.")] = None
+    frames: Annotated[Optional[Path], optional(
+        "--frames", help="Write video targets as numbered PNG frames (frame_000001.png, ...) into this folder "
+                         "(one subfolder per video when there are several). It must be empty or hold the same "
+                         "video's frames (a re-run resumes); --overwrite replaces other contents.")] = None
     weights: Weights = None
     model: Annotated[Optional[Path], typer.Option("--model", hidden=True)] = None     # --weights' old name
-    k: Annotated[Optional[int], typer.Option(
-        "--k", show_default=False, help="Top-k CAM positions of the reference to attend to (default: the model's).")
+    k: Annotated[Optional[int], optional(
+        "--k", help="Top-k CAM positions of the reference to attend to (default: the model's).")
     ] = None
-    r: Annotated[Optional[int], typer.Option(
-        "--r", show_default=False, help="Random extra reference positions (default: the model's).")] = None
+    r: Annotated[Optional[int], optional(
+        "--r", help="Random extra reference positions (default: the model's).")] = None
     dense: Annotated[bool, flag("--dense", help="Attend to every reference position (slower; ignores --k/--r).")
                      ] = False
     size: Annotated[int, typer.Option(
@@ -79,8 +78,8 @@ class RunOptions:
                      ] = False
     json: Annotated[bool, flag("--json", help="Print a JSON summary (counts, timing, every item) on stdout.")] = False
     debug: Debug = False
-    ray: Annotated[Optional[str], typer.Option(
-        "--ray", metavar="ADDRESS", show_default=False,
+    ray: Annotated[Optional[str], optional(
+        "--ray", metavar="ADDRESS",
         help="Run on Ray (needs the `ray` extra of sscn): 'auto' joins RAY_ADDRESS, else the cluster `ray start` "
              "made on this machine, else starts a local Ray; 'local' starts a local Ray; or a cluster address "
              "(HOST:6379, ray://HOST:10001). Paths must be visible to every node.")] = None
@@ -90,10 +89,9 @@ class RunOptions:
     ray_cpus: Annotated[float, typer.Option(
         "--ray-cpus", help="CPUs per actor with --ray (its torch and decoding threads); 0: the cluster's CPUs per "
                            "GPU, or 1 without GPUs.")] = 0.0
-    ray_gpus: Annotated[Optional[float], typer.Option(
-        "--ray-gpus", show_default=False,
-        help="GPUs per actor with --ray, e.g. 0.5 for two engines a GPU (default: 1 where the cluster has GPUs, "
-             "else 0).")] = None
+    ray_gpus: Annotated[Optional[float], optional(
+        "--ray-gpus", help="GPUs per actor with --ray, e.g. 0.5 for two engines a GPU (default: 1 where the "
+                           "cluster has GPUs, else 0).")] = None
 
     def settings(self) -> RunSettings:
         """The engine's settings, checked (before any model is loaded); takes --model, with a notice."""
