@@ -125,8 +125,8 @@ def explain(error: Exception) -> tuple[str, int]:
                 "or --size needs less"), EXIT_BAD_INPUT
     if is_bad_input(error):
         return f"error: {str(error) or type(error).__name__}", EXIT_BAD_INPUT
-    return (f"internal error: {type(error).__name__}: {_first_line(str(error))} (a bug; rerun with --debug for "
-            "the traceback and report it)"), EXIT_INTERNAL
+    what = ": ".join(part for part in (type(error).__name__, _first_line(str(error))) if part)
+    return f"internal error: {what} (a bug; rerun with --debug for the traceback and report it)", EXIT_INTERNAL
 
 
 def item_error(error: Exception, debug: bool) -> None:
