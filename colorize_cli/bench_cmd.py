@@ -2,25 +2,27 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from . import options
+from sscn.tools.benchmark import MODES
+from sscn.models.config import CONFIGS
+
+from .bench_tables import markdown, print_tables
 from .errors import CLIError, reported_errors, stderr_is_terminal
-from .options import DEBUG, flag
+from .options import Debug, Device, Precision, Weights, choices, flag, optional
 
 if TYPE_CHECKING:
     from sscn.models import Colorizer
 
-    from .runner import RunSettings
+    from .settings import RunSettings
     from .targets import Target
 
 # The reference of the end-to-end runs: a palette, so that no reference file is needed (any reference
@@ -29,33 +31,36 @@ _PALETTE = [(230, 57, 70), (241, 250, 238), (168, 218, 220), (69, 123, 157), (29
 
 
 def bench(
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    sizes: str = typer.Option("256,512,1024", help="Working resolutions to time, comma-separated (multiples of 32)."),
-    batch_size: int = typer.Option(1, "--batch-size", help="Targets per forward pass."),
-    precision: str = options.PRECISION,
-    weights: Optional[Path] = typer.Option(None, "--weights", show_default=False,
-                                           help="Model weights (.safetensors; default: the shipped model)."),
-    config: Optional[str] = typer.Option(None, "--config", show_default=False,
-                                         help="Time a randomly initialised model of this size (tiny, base, paper) "
-                                              "instead of loading weights: timings do not depend on weight values."),
-    modes: str = typer.Option("sparse,dense", help="Attention modes to time: sparse, dense or both."),
-    runs: Optional[int] = typer.Option(None, "--runs", show_default=False,
-                                       help="Timed runs per measurement, median reported (default: 10 on CUDA, "
-                                            "3 on the CPU)."),
-    warmup: int = typer.Option(2, help="Untimed runs before each measurement."),
-    compile: bool = flag("--compile", help="torch.compile the network (the first warm-up run "
-                                                          "compiles; its time is reported apart)."),
-    threads: Optional[int] = typer.Option(None, "--threads", show_default=False,
-                                          help="CPU threads torch may use (default: torch's choice)."),
-    folder: Optional[Path] = typer.Option(None, "--folder", show_default=False,
-                                          help="Also time `sscn colorize` over this folder's images: decode, "
-                                               "colorize at the first --sizes size, write PNG."),
-    video: Optional[Path] = typer.Option(None, "--video", show_default=False,
-                                         help="Also time `sscn colorize` over this video: decode, colorize, encode."),
-    json_output: bool = flag("--json", help="Print the results as JSON on stdout."),
-    markdown_output: bool = flag("--markdown", help="Print the tables as Markdown on stdout (for a "
-                                                                   "README), with device, torch version and date."),
-    debug: bool = DEBUG,
+    device: Device = "auto",
+    sizes: Annotated[str, typer.Option(
+        "--sizes", help="Working resolutions to time, comma-separated (multiples of 32).")] = "256,512,1024",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Targets per forward pass.")] = 1,
+    precision: Precision = "auto",
+    weights: Weights = None,
+    config: Annotated[Optional[str], optional(
+        "--config", help=f"Time a randomly initialised model of this size ({choices(CONFIGS)}) instead of "
+                         "loading weights: timings do not depend on weight values.")] = None,
+    modes: Annotated[str, typer.Option(
+        "--modes", help=f"Attention modes to time, comma-separated: {choices(MODES)} or several.")] = ",".join(MODES),
+    runs: Annotated[Optional[int], optional(
+        "--runs", help="Timed runs per measurement, median reported (default: 10 on CUDA, 3 on the CPU).")] = None,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs before each measurement.")] = 2,
+    compile: Annotated[bool, flag(
+        "--compile", help="torch.compile the network (the first warm-up run compiles; its time is reported apart).")
+    ] = False,
+    threads: Annotated[Optional[int], optional(
+        "--threads", help="CPU threads torch may use (default: torch's choice).")] = None,
+    folder: Annotated[Optional[Path], optional(
+        "--folder", help="Also time `sscn colorize` over this folder's images: decode, colorize at the first "
+                         "--sizes size, write PNG.")] = None,
+    video: Annotated[Optional[Path], optional(
+        "--video", help="Also time `sscn colorize` over this video: decode, colorize, encode.")
+    ] = None,
+    json_output: Annotated[bool, flag("--json", help="Print the results as JSON on stdout.")] = False,
+    markdown_output: Annotated[bool, flag(
+        "--markdown", help="Print the tables as Markdown on stdout (for a README), with device, torch version and "
+                           "date.")] = False,
+    debug: Debug = False,
 ) -> None:
     """Time the network and `sscn colorize` end to end: speed, memory and TFLOP/s.
 
@@ -83,13 +88,13 @@ def bench(
 
         from sscn.models import SSCN, default_weights_path, get_config, load_checkpoint
         from sscn.models.runtime import resolve_device, resolve_precision
-        from sscn.tools.benchmark import MODES, benchmark, device_name
+        from sscn.tools.benchmark import benchmark, device_name
         from sscn.tools.flops import count_parameters
 
         if json_output and markdown_output:
             raise CLIError("give --json or --markdown, not both (both print on stdout)")
         size_list = _parse_sizes(sizes)
-        mode_list = _parse_modes(modes, MODES)
+        mode_list = _parse_modes(modes)
         if batch_size < 1:
             raise CLIError(f"--batch-size must be at least 1 (got {batch_size})")
         if runs is not None and runs < 1:
@@ -142,18 +147,19 @@ def bench(
         report["network"] = [timing.as_dict() for timing in timings]
         report["end_to_end"] = []
         if folder is not None or video is not None:
-            from .runner import RunSettings, load_colorizer
+            from .runner import load_colorizer
+            from .settings import RunSettings
 
             with tempfile.TemporaryDirectory(prefix="sscn-bench-") as work:
                 for kind, source, targets in inputs:
                     for run_precision in precisions:
                         settings = RunSettings(device=str(torch_device), precision=run_precision, size=size_list[0],
                                                dense=mode_list == ["dense"], batch_size=batch_size, compile=compile,
-                                               overwrite=True, quiet=True, json=True)
+                                               overwrite=True, quiet=True)
                         colorizer = load_colorizer(settings, model)
                         report["end_to_end"].append(_end_to_end(kind, source, targets, colorizer, Path(work),
                                                                 settings))
-        _print_tables(report)
+        print_tables(report)
         if json_output:
             typer.echo(json.dumps(report, indent=2))
         if markdown_output:
@@ -171,11 +177,11 @@ def _parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _parse_modes(text: str, known: tuple[str, ...]) -> list[str]:
+def _parse_modes(text: str) -> list[str]:
     modes = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [mode for mode in modes if mode not in known]
+    unknown = [mode for mode in modes if mode not in MODES]
     if not modes or unknown:
-        raise CLIError(f"--modes {text!r}: choose sparse, dense or sparse,dense")
+        raise CLIError(f"--modes {text!r}: choose {choices([*MODES, ','.join(MODES)])}")
     return list(dict.fromkeys(modes))
 
 
@@ -219,113 +225,13 @@ def _end_to_end(kind: str, source: Path, targets: list[Target], colorizer: Color
     colorizer.set_palette(_PALETTE)
     colorizer.colorize([torch.zeros(1, colorizer.size, colorizer.size, dtype=torch.uint8)] * settings.batch_size)
     group = Group(lambda engine: engine.set_palette(_PALETTE), jobs)
-    summary_text = io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stdout(summary_text):     # the engine's JSON summary, read back below
-        code = run_groups([group], settings, colorizer)
+    summary = run_groups([group], settings, colorizer)
     seconds = time.perf_counter() - start
-    summary = json.loads(summary_text.getvalue())
-    if code:
-        failed = next(item for item in summary["items"] if item["status"] == "failed")
+    if summary.exit_code():
+        failed = next(item for item in summary.items if item["status"] == "failed")
         raise CLIError(f"end-to-end {kind} run failed: {failed.get('error', failed['input'])}")
-    return {"kind": kind, "source": str(source), "precision": colorizer.precision, "files": summary["done"],
-            "images": summary["images"], "size": settings.size, "mode": "dense" if settings.dense else "sparse",
-            "seconds": round(seconds, 3), "images_per_second": summary["images_per_second"]}
-
-
-def _title(report: dict) -> str:
-    compiled = ", compiled" if report["compile"] else ""
-    precisions = " and ".join(report.get("precisions", [report["precision"]]))
-    return (f"sscn bench: {report['config']} ({report['weights']}), {precisions}{compiled}, "
-            f"batch {report['batch_size']}, median of {report['runs']} runs")
-
-
-def _caption(report: dict) -> str:
-    return (f"{report['device']}, torch {report['torch']}, {report['date']}; "
-            "memory: CUDA max allocated, CPU peak RSS of the process so far")
-
-
-_NETWORK_COLUMNS = ["size", "mode", "positions", "ms/image", "images/s", "peak MB", "GFLOP/image", "TFLOP/s",
-                    "of peak"]
-_END_TO_END_COLUMNS = ["input", "kind", "files", "images", "size", "seconds", "images/s"]
-
-
-def _compared(report: dict) -> bool:
-    """Whether the report holds fp32 and another precision side by side (a precision column and a speed-up)."""
-    return len(report.get("precisions", [])) > 1
-
-
-def _speedup(row: dict, rows: list[dict], key: str) -> str:
-    """Row's ms (or seconds) against the fp32 row of the same measurement, as "3.1×"."""
-    same = lambda other: all(other[k] == row[k] for k in ("size", "mode", "kind") if k in row)  # noqa: E731
-    fp32 = next((other for other in rows if other.get("precision") == "fp32" and same(other)), None)
-    if fp32 is None or not row[key] or not fp32[key]:
-        return "-"
-    return f"{fp32[key] / row[key]:.2f}×"
-
-
-def _network_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    """Column names and the cells of each network measurement, as the table and --markdown show them."""
-    compiled, compared = report["compile"], _compared(report)
-    columns = _NETWORK_COLUMNS[:2] + ["precision"] * compared + _NETWORK_COLUMNS[2:] + ["× fp32"] * compared \
-        + ["compile s"] * compiled
-    rows = []
-    for row in report["network"]:
-        cells = [f"{row['size']}²", row["mode"], *([row["precision"]] if compared else []), str(row["positions"])]
-        if row["error"]:
-            rows.append(cells + [row["error"]] + [""] * (len(columns) - len(cells) - 1))
-            continue
-        rows.append(cells + [
-            f"{row['ms_per_image']:.2f}", f"{row['images_per_second']:.1f}",
-            "-" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:.0f}",
-            f"{row['gflops_per_image']:.2f}", f"{row['achieved_tflops']:.3f}",
-            "-" if row["peak_fraction"] is None else f"{100 * row['peak_fraction']:.1f} %",
-            *([_speedup(row, report["network"], "ms_per_image")] if compared else []),
-            *([f"{row['compile_seconds']:.1f}"] if compiled else []),
-        ])
-    return columns, rows
-
-
-def _end_to_end_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    compared = _compared(report)
-    columns = _END_TO_END_COLUMNS[:2] + ["precision"] * compared + _END_TO_END_COLUMNS[2:] + ["× fp32"] * compared
-    return columns, [[row["source"], row["kind"], *([row["precision"]] if compared else []), str(row["files"]),
-                      str(row["images"]), f"{row['size']}²", f"{row['seconds']:.2f}", f"{row['images_per_second']:.2f}",
-                      *([_speedup(row, report["end_to_end"], "seconds")] if compared else [])]
-                     for row in report["end_to_end"]]
-
-
-def _print_tables(report: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(stderr=True, width=None if stderr_is_terminal() else 160)
-    columns, rows = _network_rows(report)
-    table = Table(title=_title(report), caption=_caption(report))
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("mode", "precision") else "right")
-    for cells in rows:
-        table.add_row(*cells)
-    console.print(table)
-    if report["end_to_end"]:
-        e2e = Table(title="sscn colorize end to end (decode, model, encode)",
-                    caption="after a warm-up batch (which compiles, with --compile)")
-        columns, rows = _end_to_end_rows(report)
-        for column in columns:
-            e2e.add_column(column, justify="left" if column in ("input", "kind", "precision") else "right")
-        for cells in rows:
-            e2e.add_row(*cells)
-        console.print(e2e)
-
-
-def markdown(report: dict) -> str:
-    """The tables as Markdown, titled with the settings, device, torch version and date (for the README)."""
-    def table(columns: list[str], rows: list[list[str]]) -> list[str]:
-        return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|",
-                *("| " + " | ".join(cells) + " |" for cells in rows)]
-
-    lines = [f"{_title(report)}; {_caption(report)}.", "", *table(*_network_rows(report))]
-    if report["end_to_end"]:
-        lines += ["", "End to end (`sscn colorize`: decode, model, encode; after a warm-up batch):", "",
-                  *table(*_end_to_end_rows(report))]
-    return "\n".join(lines)
+    data = summary.as_dict()
+    return {"kind": kind, "source": str(source), "precision": colorizer.precision, "files": data["done"],
+            "images": data["images"], "size": settings.size, "mode": "dense" if settings.dense else "sparse",
+            "seconds": round(seconds, 3), "images_per_second": data["images_per_second"]}

@@ -1,70 +1,52 @@
 """`sscn colorize`: colorize photos, folders and videos from a colour reference image."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from . import options
+from sscn.models.library import DESCRIPTORS
+from sscn.models.references import BUDGETS
+
 from .errors import CLIError, reported_errors
+from .options import choices, optional
+from .run_options import RunOptions, with_run_options
 
 
+@with_run_options
 def colorize(
-    targets: Optional[list[str]] = options.TARGETS,
-    ref: Optional[list[str]] = typer.Option(
-        None, "--ref", show_default=False,
-        help="Colour reference image (encoded once for all targets); repeat it to pool several references. "
-             "Videos: FILE@TIME (seconds, MM:SS or HH:MM:SS) gives the shot at TIME its own reference."),
-    ref_budget: str = typer.Option(
-        "each", "--ref-budget",
-        help="Several --ref: 'each' attends to top-k + r positions of every reference, 'shared' to k + r in all."),
-    ref_dir: Optional[Path] = typer.Option(
-        None, "--ref-dir", show_default=False,
-        help="Library folder of colour photos: each target gets its most similar one(s) (described once, cached)."),
-    ref_count: int = typer.Option(1, "--ref-count", help="--ref-dir: references pooled per target."),
-    match_by: str = typer.Option("pooled", "--match-by",
-                                 help="--ref-dir similarity: 'pooled' (global features) or 'cam' (CAM-weighted)."),
-    shot_threshold: float = typer.Option(
-        0.2, "--shot-threshold",
-        help="Videos with FILE@TIME references or --ref-dir: lightness-histogram distance (0-1) that starts a shot."),
-    pairs: Optional[Path] = typer.Option(
-        None, "--pairs", show_default=False,
-        help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to the CSV; "
-             "a reference that is a folder is a library (as --ref-dir)."),
-    out: Optional[str] = options.OUT,
-    recursive: bool = options.RECURSIVE,
-    frames: Optional[Path] = options.FRAMES,
-    weights: Optional[Path] = typer.Option(None, "--weights", "--model", show_default=False,
-                                           help="Model weights (.safetensors; default: the shipped model)."),
-    k: Optional[int] = options.K,
-    r: Optional[int] = options.R,
-    dense: bool = options.DENSE,
-    size: int = options.SIZE,
-    device: str = options.DEVICE,
-    precision: str = options.PRECISION,
-    batch_size: int = options.BATCH_SIZE,
-    workers: int = options.WORKERS,
-    compile: bool = options.COMPILE,
-    upsample: str = options.UPSAMPLE,
-    seed: int = options.SEED,
-    max_pixels: int = options.MAX_PIXELS,
-    overwrite: bool = options.OVERWRITE,
-    quiet: bool = options.QUIET,
-    json: bool = options.JSON,
-    debug: bool = options.DEBUG,
-    ray: Optional[str] = options.RAY,
-    ray_actors: int = options.RAY_ACTORS,
-    ray_cpus: float = options.RAY_CPUS,
-    ray_gpus: Optional[float] = options.RAY_GPUS,
+    ref: Annotated[Optional[list[str]], optional(
+        "--ref", help="Colour reference image (encoded once for all targets); repeat it to pool several references. "
+             "Videos: FILE@TIME (seconds, MM:SS or HH:MM:SS) gives the shot at TIME its own reference.")] = None,
+    ref_budget: Annotated[str, typer.Option(
+        "--ref-budget",
+        help=f"Several --ref ({choices(BUDGETS)}): 'each' attends to top-k + r positions of every reference, "
+             "'shared' to k + r in all.")] = "each",
+    ref_dir: Annotated[Optional[Path], optional(
+        "--ref-dir", help="Library folder of colour photos: each target gets its most similar one(s) (described "
+                          "once, cached).")] = None,
+    ref_count: Annotated[int, typer.Option("--ref-count", help="--ref-dir: references pooled per target.")] = 1,
+    match_by: Annotated[str, typer.Option(
+        "--match-by", help=f"--ref-dir similarity ({choices(DESCRIPTORS)}): 'pooled' compares global features, "
+                           "'cam' CAM-weighted ones.")] = "pooled",
+    shot_threshold: Annotated[float, typer.Option(
+        "--shot-threshold",
+        help="Videos with FILE@TIME references or --ref-dir: lightness-histogram distance (0-1) that starts a shot.")
+    ] = 0.2,
+    pairs: Annotated[Optional[Path], optional(
+        "--pairs", help="CSV of target,reference[,output] rows (instead of TARGET and --ref); paths relative to "
+                        "the CSV; a reference that is a folder is a library (as --ref-dir).")] = None,
+    *,
+    run: RunOptions,
 ) -> None:
     """Colorize grayscale (or colour) photos and videos with the colours of a reference image.
 
     Outputs keep each input's size and lightness. Inputs are never modified: an output equal to an input is refused,
     outputs are written to a temporary file and renamed, and existing outputs are skipped unless --overwrite
-    (so re-running a command resumes it). Exit codes: 0 ok, 1 some items failed, 2 bad input, 130 / 143 / 129
-    stopped by Ctrl-C / SIGTERM / SIGHUP. With --pairs and -o, a row's output is a path inside -o.
+    (so re-running a command resumes it). Exit codes: 0 ok, 1 some items failed, 2 bad input, 70 internal error
+    (a bug), 130 / 143 / 129 stopped by Ctrl-C / SIGTERM / SIGHUP. With --pairs and -o, a row's output is a path
+    inside -o.
 
     Examples:
 
@@ -90,10 +72,10 @@ def colorize(
 
       sscn colorize /shared/scans/ --ref colour.jpg -o /shared/colored/ --ray auto   (on a Ray cluster)
     """
-    with reported_errors(debug):
-        if pairs is not None and (targets or ref or ref_dir):
+    with reported_errors(run.debug):
+        if pairs is not None and (run.targets or ref or ref_dir):
             raise CLIError("--pairs replaces TARGET and --ref; give one or the other")
-        if pairs is None and not targets:
+        if pairs is None and not run.targets:
             raise CLIError("give one or more targets (files, folders, videos or -) or --pairs FILE")
         if pairs is None and not ref and ref_dir is None:
             raise CLIError("--ref REFERENCE or --ref-dir FOLDER is required (or use --pairs FILE)")
@@ -101,37 +83,29 @@ def colorize(
             raise CLIError("give --ref files or one --ref-dir library, not both")
         if ref_count < 1:
             raise CLIError(f"--ref-count must be at least 1 (got {ref_count})")
-        from sscn.models.library import DESCRIPTORS
-        from sscn.models.references import BUDGETS
-
-        from .images import ImageError, read_image
-        from .library_match import LibrarySettings, library_photos
-        from .ray_backend import RaySettings, run_on_ray
-        from .runner import Group, RunSettings, load_colorizer, run_groups
-        from .shots import parse_reference, shot_group, timed_choice
-        from .targets import check_outputs, discover, plan_jobs, plan_pairs, read_pairs
-
         if ref_budget not in BUDGETS:
             raise CLIError(f"--ref-budget must be one of {', '.join(BUDGETS)} (got {ref_budget!r})")
         if match_by not in DESCRIPTORS:
             raise CLIError(f"--match-by must be one of {', '.join(DESCRIPTORS)} (got {match_by!r})")
+        from sscn.images import ImageError, read_image
+        from .library_match import LibrarySettings, library_photos
+        from .runner import Group, load_colorizer
+        from .shots import parse_reference, shot_group, timed_choice
+        from .targets import check_outputs, plan_pairs, read_pairs
+
         library = LibrarySettings(ref_count, ref_budget, match_by)
-        colorizer = None        # loaded by run_groups, or before it when targets are matched to a library
-        settings = RunSettings(weights=weights, device=device, precision=precision, size=size, k=k, r=r,
-                               dense=dense, seed=seed, batch_size=batch_size, max_pixels=max_pixels, workers=workers,
-                               compile=compile, upsample=upsample,
-                               overwrite=overwrite, quiet=quiet, json=json, debug=debug)
-        settings.check()
-        on_ray = RaySettings.from_options(ray, ray_actors, ray_cpus, ray_gpus)
+        colorizer = None        # loaded by the run, or before it when targets are matched to a library
+        settings = run.settings()
+        on_ray = run.ray_settings()
         if pairs is not None:
             rows = read_pairs(pairs)
-            jobs = plan_pairs(pairs, rows, out, frames)
-            check_outputs(jobs, [pairs, weights, *(row.reference for row in rows)])
+            jobs = plan_pairs(pairs, rows, run.out, run.frames)
+            check_outputs(jobs, [pairs, settings.weights, *(row.reference for row in rows)])
             by_reference: dict[Path, list] = {}
             for job in jobs:
                 by_reference.setdefault(job.reference, []).append(job)
             libraries = {folder: group for folder, group in by_reference.items() if folder.is_dir()}
-            groups = [Group(_reference_from_file(reference, max_pixels), group)
+            groups = [Group(_reference_from_file(reference, settings.max_pixels), group)
                       for reference, group in by_reference.items() if reference not in libraries]
             if libraries:
                 _refuse_on_ray(on_ray, "--pairs rows naming a library folder")
@@ -142,19 +116,17 @@ def colorize(
         elif ref_dir is not None:
             _refuse_on_ray(on_ray, "--ref-dir")
             photos = library_photos(ref_dir)
-            exclude = [Path(p) for p in (out, frames) if p is not None]
-            jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, [*photos, weights])
+            jobs = run.jobs()
+            check_outputs(jobs, [*photos, settings.weights])
             colorizer = load_colorizer(settings)
             groups = _library_groups(colorizer, {ref_dir: jobs}, library, shot_threshold)
         else:
             timed = [parse_reference(spec) for spec in ref]
             paths = [path for path, _ in timed]
-            exclude = [Path(p) for p in (out, frames) if p is not None]
-            jobs = plan_jobs(discover(targets, recursive, exclude, sys.stdin), out, frames)
-            check_outputs(jobs, [*paths, weights])
+            jobs = run.jobs()
+            check_outputs(jobs, [*paths, settings.weights])
             try:
-                references = [read_image(path, max_pixels).pixels for path in paths]
+                references = [read_image(path, settings.max_pixels).pixels for path in paths]
             except ImageError as error:
                 raise CLIError(f"reference {error}") from None
             per_shot = [job for job in jobs if job.video and any(time is not None for _, time in timed)]
@@ -163,13 +135,13 @@ def colorize(
             groups = [Group(lambda engine: engine.set_references(references, ref_budget),
                             [job for job in jobs if job not in per_shot])]
             groups += [shot_group(job, shot_threshold, timed_choice(timed), ref_budget) for job in per_shot]
-        code = run_on_ray(groups, settings, on_ray) if on_ray else run_groups(groups, settings, colorizer)
+        code = run.run(groups, settings, on_ray, colorizer)
     raise typer.Exit(code)
 
 
 def _reference_from_file(path: Path, max_pixels: int):
     """A Group.set_reference that reads `path` when its group comes up (a bad one fails only its rows)."""
-    from .images import read_image
+    from sscn.images import read_image
 
     def set_reference(colorizer) -> None:
         colorizer.set_reference(read_image(path, max_pixels).pixels)

@@ -7,17 +7,18 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from typer.models import Context
 
-from . import evaluate_inputs as inputs
-from . import options
-from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, stderr_is_terminal
-from .options import DEBUG, Command, flag
+from sscn.train.methods import METHODS
 
-DEFAULT_METHODS = "sscn,dense,stage1,reinhard,welsh,copy-gray"
+from . import evaluate_inputs as inputs
+from . import evaluate_runs as runs
+from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, warn
+from .options import Command, Debug, Device, Precision, Upsample, Weights, choices, flag
+
 DEFAULT_GAPS = "1s,3s,6s"
 
 
@@ -30,9 +31,9 @@ def evaluate(
                                               "target a colour photo (the truth) colorized from the reference."),
     root: Optional[Path] = typer.Option(None, "--root", show_default=False,
                                         help="Folder the --pairs paths are relative to (default: the CSV's)."),
-    methods: str = typer.Option(DEFAULT_METHODS, "--methods", "-m",
-                                help="Comma-separated rows: sscn, dense, stage1, reinhard, welsh, copy-gray."),
-    weights: Optional[Path] = typer.Option(None, help="Model weights (.safetensors); default: the shipped model."),
+    methods: Annotated[str, typer.Option("--methods", "-m", help=f"Comma-separated rows: {choices(METHODS)}.")
+                       ] = ",".join(METHODS),
+    weights: Weights = None,
     k: Optional[int] = typer.Option(None, "--k", help="Top-k CAM positions of the `sscn` row (default: the model's)."),
     r: Optional[int] = typer.Option(None, "--r",
                                     help="Random extra positions of the `sscn` row (default: the model's)."),
@@ -43,9 +44,9 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, help="Only the first N photos (sorted by path) or pairs, or N video "
                                                    "frames."),
     batch_size: int = typer.Option(16, help="Pairs (or video frames) per forward pass (--pairs: one at a time)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    precision: str = options.PRECISION,
-    upsample: str = options.UPSAMPLE,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    upsample: Upsample = "guided",
     full_size: Optional[int] = typer.Option(
         None, "--full-size", show_default=False,
         help="Photos: score at full resolution: truth and target at short side N, the network at --size, each "
@@ -57,7 +58,7 @@ def evaluate(
     gaps: Optional[str] = typer.Option(None, show_default=False,
                                        help="With --keyframe: the frames this long after it are reported on their "
                                             f"own (frames, or seconds with s; default {DEFAULT_GAPS})."),
-    json_stdout: bool = flag("--json", help="Print every score as JSON on stdout."),
+    json_stdout: Annotated[bool, flag("--json", help="Print every score as JSON on stdout.")] = False,
     json_path: Optional[Path] = typer.Option(None, "--json-out", show_default=False,
                                              help="Write every score as JSON to this file."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
@@ -68,7 +69,7 @@ def evaluate(
     max_de00: Optional[float] = typer.Option(None, "--max-de00",
                                              help="Exit 1 when the gate method's mean ΔE00 is above this."),
     gate_method: str = typer.Option("sscn", help="The row --min-psnr / --max-de00 check (a method or a sweep row)."),
-    debug: bool = DEBUG,
+    debug: Debug = False,
 ) -> None:
     """Score colorization against ground truth: PSNR, SSIM, mean ΔE00 (CIEDE2000) and colourfulness ratio
     against the truth, HIS against the reference.
@@ -99,7 +100,7 @@ def evaluate(
         from sscn.train import evaluate as bench
         from sscn.train import methods as rows
 
-        from .runner import check_seed
+        from .settings import check_seed
         from .targets import check_outputs
 
         names = [name.strip() for name in methods.split(",") if name.strip()]
@@ -140,16 +141,16 @@ def evaluate(
         # the network is loaded once the inputs are known to be good (video: after its keyframe plan)
         load_methods = functools.partial(rows.build_methods, specs, weights, torch_device, size, precision, upsample)
         if mode == "pairs":
-            report = _run_pairs(pairs, root, limit, load_methods(), settings, size, seed)
+            report = runs.run_pairs(pairs, root, limit, load_methods(), settings, size, seed)
             scores = report.scores
         elif mode == "video":
-            report = _run_video(source, ref, keyframe, gaps, load_methods, settings, seed, limit, batch_size,
-                                torch_device)
+            report = runs.run_video(source, ref, keyframe, gaps or DEFAULT_GAPS, load_methods, settings, seed, limit,
+                                    batch_size, torch_device)
             scores = report.frames
         else:
             method_set = load_methods()
-            report = _run_photos(bench, source, paths, method_set, _with_rows(settings, method_set.specs), size,
-                                 seed, batch_size, torch_device, full_size)
+            report = runs.run_photos(bench, source, paths, method_set, runs.with_rows(settings, method_set.specs),
+                                     size, seed, batch_size, torch_device, full_size)
             failed, scores = report.failed, report.scores
         _print_table(mode, report)
         if json_stdout or str(json_path) == "-":
@@ -204,11 +205,6 @@ def _pair_files(pairs_file: Path, root: Path | None) -> list[Path]:
     return [folder / name for row in rows for name in (row.target, row.reference)]
 
 
-def _with_rows(settings: dict, specs) -> dict:
-    """The settings with the evaluated rows (k / r as resolved from the checkpoint)."""
-    return {**settings, "rows": [{"name": s.name, "kind": s.kind, "k": s.k, "r": s.r} for s in specs]}
-
-
 def _print_table(mode: str, report) -> None:
     from . import evaluate_tables
 
@@ -225,91 +221,10 @@ class EvaluateCommand(Command):
         if extra:           # a value after INPUT: the old --json's?
             for index, arg in enumerate(args[:-1]):
                 if arg == "--json" and args[index + 1] in extra:
-                    typer.echo("sscn: warning: --json PATH is deprecated; use --json-out PATH (--json alone "
-                               "prints the scores on stdout)", err=True)
+                    warn("--json PATH is deprecated; use --json-out PATH (--json alone prints the scores on stdout)")
                     args = [*args[:index], "--json-out", *args[index + 1:]]
                     break
         return super().parse_args(ctx, args)
-
-
-def _progress(label: str, total: int | None):
-    """A rich progress bar on stderr (only when stderr is a terminal) and its `advance(n)` callback."""
-    from contextlib import nullcontext
-
-    if not stderr_is_terminal():
-        return nullcontext(), None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True))
-    task = progress.add_task(label, total=total)
-    return progress, lambda n: progress.advance(task, n)
-
-
-def _run_photos(bench, folder: Path, paths: list[Path], method_set, settings: dict, size: int, seed: int,
-                batch_size: int, device, full_size: int | None = None):
-    context, advance = _progress("evaluate", len(paths))
-    with context:
-        report = bench.evaluate_photos(paths, method_set, size=size, seed=seed, batch_size=batch_size,
-                                       device=device, progress=advance, full_size=full_size)
-    if not report.scores:
-        raise CLIError(f"{folder}: none of its {len(paths)} photos could be read "
-                       f"(first: {report.failed[0]['file']}: {report.failed[0]['error']})")
-    report.settings = {**settings, "photos": len(paths) - len(report.failed)}
-    return report
-
-
-def _run_video(video: Path, ref: Path | None, keyframe: str | None, gaps: str | None, load_methods,
-               settings: dict, seed: int, limit: int | None, batch_size: int, device):
-    from sscn.train.evaluate_video import evaluate_video
-
-    from .video import probe
-
-    info = probe(video)
-    # the keyframe and gaps are checked before the model is loaded, so bad input fails fast
-    total = info.frame_count if limit is None else min(info.frame_count or limit, limit)
-    key_index, gap_frames = inputs.keyframe_plan(video, info, keyframe, gaps or DEFAULT_GAPS, total)
-    method_set = load_methods()
-    if key_index is not None:
-        reference, ref_label = inputs.frame_at(video, info, key_index), f"keyframe {keyframe} (frame {key_index})"
-        sheet_frames = set(gap_frames.values())
-    else:
-        if ref is not None:
-            from sscn.images import read_image
-
-            reference, ref_label = read_image(ref).pixels, str(ref)
-        else:
-            # decoding up to the middle costs half a pass; the frame count is exact for constant-rate video
-            middle = (info.frame_count or 1) // 2
-            reference, ref_label = inputs.frame_at(video, info, middle), f"middle frame ({middle})"
-        every = max(1, (total or 4) // 4)
-        sheet_frames = set(range(0, 4 * every, every))
-    context, advance = _progress("evaluate", total)
-    with context:
-        report = evaluate_video(inputs.frames(video, info, limit), reference, method_set, seed=seed,
-                                batch_size=batch_size, device=device, sheet_frames=sheet_frames, gaps=gap_frames,
-                                progress=advance)
-    report.settings = {**_with_rows(settings, method_set.specs), "reference": ref_label,
-                       "frames": len(report.frames) // len(report.methods), "width": info.width,
-                       "height": info.height, "fps": float(info.fps)}
-    if key_index is not None:
-        report.settings.update(keyframe=keyframe, keyframe_frame=key_index)
-    return report
-
-
-def _run_pairs(pairs_file: Path, root: Path | None, limit: int | None, method_set, settings: dict, size: int,
-               seed: int):
-    from sscn.train.evaluate_pairs import evaluate_pairs
-
-    folder, pairs = inputs.pair_rows(pairs_file, root)
-    pairs = pairs[:limit] if limit else pairs
-    context, advance = _progress("evaluate", len(pairs))
-    with context:
-        report = evaluate_pairs(inputs.decoded_pairs(folder, pairs), method_set, size=size, seed=seed,
-                                progress=advance)
-    report.settings = {**_with_rows(settings, method_set.specs), "root": str(folder), "pairs": len(pairs)}
-    return report
 
 
 _GATES = {"psnr": ("--min-psnr", "PSNR", " dB"), "de00": ("--max-de00", "ΔE00", "")}

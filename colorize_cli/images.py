@@ -1,24 +1,17 @@
 """Writing still images for the CLI; reading is sscn.images' (`read_image`: the one decoder, for the CLI,
-evaluation and training alike), whose names the CLI's readers import from here.
+evaluation and training alike).
 
 Written images keep the alpha and the ICC profile their input had, where the format can hold them.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from sscn.images import ImageError, Picture, megapixels, read_image, to_uint8
+from sscn.images import to_uint8
 from sscn.models.outputs import atomic_write
-
-__all__ = ["ImageError", "Picture", "megapixels", "output_format", "read_image", "to_uint8", "write_image"]
-
-# Pillow's bomb check warns beyond its limit (sscn.images raises it to the largest --max-pixels, and checks
-# sizes against --max-pixels from the header itself): make the warning an error, so that it is one line too
-warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
                  ".tiff": "TIFF", ".bmp": "BMP"}

@@ -1,18 +1,33 @@
-"""Options shared by `sscn colorize` and `sscn palette`, declared once (typer reads them per command)."""
+"""The plumbing of the `sscn` commands' options: flags shown without a value, help text wrapped to the terminal,
+and the declarations several commands share (their choices named from the registries that check them)."""
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from .limits import DEFAULT_MAX_PIXELS
+from sscn.models.runtime import PRECISIONS
+from sscn.models.upsample import UPSAMPLERS
 
 
 def flag(*names: str, help: str) -> Any:
-    """An on/off option, shown in --help without a `<bool>` value it does not take."""
-    return typer.Option(False, *names, help=help, metavar="")
+    """An on/off option (annotate a bool with it), shown in --help without a `<bool>` value it does not take."""
+    return typer.Option(*names, help=help, metavar="")
+
+
+def optional(*names: str, help: str, **kwargs: Any) -> Any:
+    """An option that may be left out (annotate an Optional with it, default None): --help shows no default."""
+    return typer.Option(*names, show_default=False, help=help, **kwargs)
+
+
+def choices(names: Iterable[str]) -> str:
+    """A registry's names for a help text: 'a, b or c'."""
+    *rest, last = names
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 class _PlainHelpFlag:
@@ -43,54 +58,14 @@ class Group(_PlainHelpFlag, TyperGroup):
     """The `sscn` group, likewise."""
 
 
-TARGETS = typer.Argument(
-    None, show_default=False, metavar="TARGET...",
-    help="Images, videos, folders (images and videos inside), or - to read paths from stdin, one a line.")
-OUT = typer.Option(
-    None, "--out", "-o", show_default=False,
-    help="Output file (one target; format from its suffix) or folder (mirrors the targets' relative paths). "
-         "Default: beside each input as NAME_color.png / NAME_color.mp4; a folder F goes to F_color/.")
-RECURSIVE = flag("--recursive", help="Descend into subfolders of folder targets.")
-FRAMES = typer.Option(None, "--frames", show_default=False,
-                      help="Write video targets as numbered PNG frames (frame_000001.png, ...) into this folder "
-                           "(one subfolder per video when there are several). It must be empty or hold the same "
-                           "video's frames (a re-run resumes); --overwrite replaces other contents.")
-K = typer.Option(None, "--k", show_default=False,
-                 help="Top-k CAM positions of the reference to attend to (default: the model's).")
-R = typer.Option(None, "--r", show_default=False,
-                 help="Random extra reference positions (default: the model's).")
-DENSE = flag("--dense", help="Attend to every reference position (slower; ignores --k/--r).")
-SIZE = typer.Option(256, "--size", help="Working resolution of the network (multiple of 32); output keeps "
-                                        "the input's size.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-PRECISION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA and on CPUs "
-                                                      "with native bf16, AVX-512 BF16 or AMX; fp32 elsewhere).")
-BATCH_SIZE = typer.Option(8, "--batch-size", help="Images (or video frames) per forward pass.")
-WORKERS = typer.Option(0, "--workers", help="Threads decoding and writing images, each (0: one per core, max 8).")
-COMPILE = flag("--compile",
-               help="torch.compile the network: a one-off wait (about a minute on a CPU) that pays back "
-                    "on long videos and large folders.")
-UPSAMPLE = typer.Option("guided", "--upsample",
-                        help="How the working-size colour reaches the output size: guided (a guided filter that "
-                             "follows the edges of the full-resolution lightness) or bilinear.")
-SEED = typer.Option(0, "--seed", help="Seed of the random reference positions (same seed, same output), "
-                                      "0 to 2**64-1.")
-MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels",
-                          help="Refuse images (and video frames) of more pixels than this; a batch holds at most "
-                               "this many. Memory grows by about 25 bytes a pixel (100 Mpx: near 3.5 GB).")
-OVERWRITE = flag("--overwrite", help="Redo outputs that already exist (default: skip them).")
-QUIET = flag("--quiet", "-q", help="No progress bar and no summary; errors are still printed.")
-JSON = flag("--json", help="Print a JSON summary (counts, timing, every item) on stdout.")
-DEBUG = flag("--debug", help="Show tracebacks.")
-RAY = typer.Option(
-    None, "--ray", metavar="ADDRESS", show_default=False,
-    help="Run on Ray (needs the `ray` extra of sscn): 'auto' joins RAY_ADDRESS, else the cluster `ray start` made on "
-         "this machine, else starts a local Ray; 'local' starts a local Ray; or a cluster address "
-         "(HOST:6379, ray://HOST:10001). Paths must be visible to every node.")
-RAY_ACTORS = typer.Option(0, "--ray-actors", help="Engines (Ray actors) with --ray; 0: one per GPU, or one per "
-                                                  "--ray-cpus CPUs on a cluster without GPUs.")
-RAY_CPUS = typer.Option(0.0, "--ray-cpus", help="CPUs per actor with --ray (its torch and decoding threads); "
-                                                "0: the cluster's CPUs per GPU, or 1 without GPUs.")
-RAY_GPUS = typer.Option(None, "--ray-gpus", show_default=False,
-                        help="GPUs per actor with --ray, e.g. 0.5 for two engines a GPU (default: 1 where the "
-                             "cluster has GPUs, else 0).")
+# Options of several commands; each command gives its default (`device: Device = "auto"`).
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+Precision = Annotated[str, typer.Option(
+    "--precision", help=f"{choices(PRECISIONS)} (auto: bf16 on CUDA and on CPUs with native bf16, AVX-512 BF16 "
+                        "or AMX; fp32 elsewhere).")]
+Upsample = Annotated[str, typer.Option(
+    "--upsample", help=f"How the working-size colour reaches the output size: {choices(UPSAMPLERS)} (guided: a "
+                       "guided filter that follows the edges of the full-resolution lightness).")]
+Weights = Annotated[Optional[Path], optional(
+    "--weights", help="Model weights (.safetensors; default: the shipped model).")]
+Debug = Annotated[bool, flag("--debug", help="Show the traceback of any error (and stop at a failed item).")]

@@ -3,10 +3,10 @@
 The driver plans exactly what a local run plans (the same job list, the same skipped outputs) and cuts it into
 work units: `batch_size` consecutive images of one reference, or one video. The units become a Ray Dataset
 whose `map_batches` runs on a pool of actors; each actor loads the weights once, keeps the encodings of the
-references it has met, and hands a unit to the local engine (`runner.Engine`), which decodes, colorizes and
+references it has met, and hands a unit to the local engine (`engine.Engine`), which decodes, colorizes and
 writes atomically on that node. A local run batches the same images together, so the outputs are the same
 bytes (given the same torch thread count: CPU convolutions round by it). The driver prints the errors and the
-progress as units come back, and the usual summary at the end.
+progress as units come back; the command prints the usual summary at the end.
 
 Inputs and outputs are paths that every node sees (a shared filesystem). A long video runs on one actor.
 """
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import os
 import pickle
 import re
 import socket
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CLIError
-from .runner import (Display, Engine, Group, RunSettings, Summary, load_colorizer, report, show_progress,
-                     skip_existing)
+from .engine import Engine
+from .progress import Display
+from .runner import Group, load_colorizer
+from .settings import RunSettings
+from .summary import Summary
 from .targets import Job
 
 INSTALL_HINT = "--ray needs Ray: pip install 'sscn[ray]' (or pip install 'ray[data]')"
@@ -66,23 +69,17 @@ def _import_ray():
     return ray
 
 
-def run_on_ray(groups: list[Group], settings: RunSettings, ray_settings: RaySettings) -> int:
-    """`runner.run_groups` on a Ray cluster: the same skipping, errors, summary, --json and exit code."""
-    settings.check()
-    settings.check_jobs([job for group in groups for job in group.jobs])
-    summary = Summary()
-    pending = skip_existing(groups, settings, summary)
-    if pending:
-        # the errors of a local run (missing or corrupt weights, k/r out of range) before any actor starts
-        load_colorizer(dataclasses.replace(settings, device="cpu", compile=False))
-        ray = _import_ray()
-        _connect(ray, ray_settings.address)
-        units = plan_units(pending, settings.batch_size)
-        resources = _actor_resources(ray.cluster_resources(), ray_settings, settings.device, len(units))
-        summary.colorizing_started = time.perf_counter()
-        with Display(sum(len(g.jobs) for g in pending), show_progress(pending, settings)) as display:
-            _run_units(ray, pending, units, settings, resources, summary, display)
-    return report(summary, settings)
+def start_on_ray(pending: list[Group], settings: RunSettings,
+                 ray_settings: RaySettings) -> Callable[[Summary, Display], None]:
+    """Join the cluster for `runner.run_groups`, and what runs `pending` there (recording into a summary, showing
+    on a display): the same errors, items and summary as a local run."""
+    # the errors of a local run (missing or corrupt weights, k/r out of range) before any actor starts
+    load_colorizer(dataclasses.replace(settings, device="cpu", compile=False))
+    ray = _import_ray()
+    _connect(ray, ray_settings.address)
+    units = plan_units(pending, settings.batch_size)
+    resources = _actor_resources(ray.cluster_resources(), ray_settings, settings.device, len(units))
+    return functools.partial(_run_units, ray, pending, units, settings, resources)
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,7 @@ def _run_units(ray, groups: list[Group], units: list[Unit], settings: RunSetting
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
     # an actor without a GPU leaves its node's GPUs alone
     device = "cpu" if resources.gpus == 0 and settings.device == "auto" else settings.device
-    actor_settings = dataclasses.replace(settings, quiet=True, json=False, device=device,
+    actor_settings = dataclasses.replace(settings, quiet=True, device=device,
                                          workers=settings.workers or max(1, int(resources.cpus)))
     # the references (a decoded image, a swatch, or a path per --pairs reference) go once into the object
     # store, and each actor fetches them itself

@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
+from sscn.models.config import CONFIGS, ENCODERS
+from sscn.train.run_setup import TRAIN_PRECISIONS
+
 from .errors import CLIError, reported_errors, stderr_is_terminal
-from .options import DEBUG, flag
+from .options import Debug, Device, choices, flag
 
 
 def train(
     data: Path = typer.Argument(..., help="Folder of photos (searched recursively; class subfolders become labels)."),
     out: Path = typer.Option(..., "--out", "-o",
                              help="Run folder: checkpoints, metrics.jsonl, previews, model.safetensors."),
-    config: str = typer.Option("base", help="Model size: tiny, base or paper."),
-    encoder: Optional[str] = typer.Option(None, help="Override the config's encoder: effnet-lite0 or resnet."),
+    config: Annotated[str, typer.Option("--config", help=f"Model size: {choices(CONFIGS)}.")] = "base",
+    encoder: Annotated[Optional[str], typer.Option(
+        "--encoder", help=f"Override the config's encoder: {choices(ENCODERS)}.")] = None,
     steps: int = typer.Option(10000, help="Optimiser steps."),
     batch_size: int = typer.Option(8, help="Pairs per step (per process under torchrun)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate (paper: 1e-4)."),
@@ -26,24 +30,26 @@ def train(
     r: Optional[int] = typer.Option(None, "--r", help="Random extra positions (default: the config's, 256)."),
     val: Optional[Path] = typer.Option(None, help="Held-out photo folder for periodic validation PSNR."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights (.safetensors), e.g. the shipped model."),
-    resume: bool = flag("--resume", help="Continue the run in --out exactly where it stopped."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    resume: Annotated[bool, flag("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+    device: Device = "auto",
     seed: int = typer.Option(0, help="Seed of the random streams: photo picks, pairs, random selection."),
-    compile: bool = flag("--compile", help="torch.compile the network."),
-    precision: str = typer.Option("auto", help="auto, fp32 or bf16 (auto: bf16 on CUDA and on CPUs with native "
-                                  "bf16, such as AVX-512 BF16 or AMX; fp32 elsewhere)."),
+    compile: Annotated[bool, flag("--compile", help="torch.compile the network.")] = False,
+    precision: Annotated[str, typer.Option(
+        "--precision", help=f"{choices(TRAIN_PRECISIONS)} (auto: bf16 on CUDA and on CPUs with native bf16, such as "
+                            "AVX-512 BF16 or AMX; fp32 elsewhere).")] = "auto",
     recolor_share: float = typer.Option(0.2, help="Share of pairs whose target and reference get the same random "
                                         "hue rotation and saturation change."),
     paste_share: float = typer.Option(0.2, help="Share of pairs whose reference gets a rectangle of another "
                                       "pair's reference (a partial match)."),
-    freeze_encoder: bool = flag("--freeze-encoder", help="Keep E's pretrained backbone and CAM classifier fixed."),
+    freeze_encoder: Annotated[bool, flag(
+        "--freeze-encoder", help="Keep E's pretrained backbone and CAM classifier fixed.")] = False,
     workers: int = typer.Option(min(4, os.cpu_count() or 1),
                                 help="DataLoader workers decoding photos (streaming them when too many to hold)."),
     log_every: int = typer.Option(10, help="Steps between metrics lines."),
     preview_every: int = typer.Option(500, help="Steps between preview grids."),
     val_every: int = typer.Option(500, help="Steps between validations."),
     checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
-    debug: bool = DEBUG,
+    debug: Debug = False,
 ) -> None:
     """Train SSCN on a folder of photos with self-augmented pairs.
 
@@ -60,7 +66,7 @@ def train(
         from sscn.train.run_setup import TrainOptions
         from sscn.train.pairs import PairSettings
 
-        from .runner import check_seed
+        from .settings import check_seed
 
         check_seed(seed)
         for name, share in (("--recolor-share", recolor_share), ("--paste-share", paste_share)):

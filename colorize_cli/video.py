@@ -3,7 +3,7 @@
 Frames are never all in memory nor on disk: a decoder process writes rgb24 frames to a pipe, an encoder
 process reads rgb24 frames from another and muxes the source's audio (`-map 1:a?`) into the output. The
 ffmpeg binary is the one on PATH, else the one bundled with `imageio-ffmpeg`; probing uses ffprobe when it
-is on PATH, else parses `ffmpeg -i`'s report (imageio-ffmpeg ships no ffprobe).
+is on PATH, else parses `ffmpeg -i`'s report (imageio-ffmpeg ships no ffprobe); both answers are read by `video_info`.
 
 Frames are read at the source's nominal frame rate (`fps` filter), so variable-frame-rate sources come out
 at a constant rate with the same duration; for constant-rate sources frame count, fps and duration are kept.
@@ -11,18 +11,16 @@ at a constant rate with the same duration; for constant-rate sources frame count
 from __future__ import annotations
 
 import collections
-import json
-import re
 import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .video_info import VideoError, VideoInfo, last_line, parse_ffmpeg_report, parse_ffprobe_json
 
 # output suffix -> ffmpeg muxer
 VIDEO_OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
@@ -36,30 +34,10 @@ _AUDIO_COPY = {
     "avi": {"mp3", "ac3", "pcm_s16le", "aac"},
 }
 _AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
-_MAX_NOMINAL_FPS = 240      # above this a stream's nominal rate is a timebase artefact; use its average
 # Decoded frames may fall short of duration x fps by rounding and by audio outlasting the picture; more
 # missing than this is a truncated or corrupt file (ffmpeg decodes what it can and exits 0)
 _SHORTFALL_SHARE, _SHORTFALL_FRAMES = 0.05, 2
 _STDERR_LINES = 30
-
-
-class VideoError(ValueError):
-    """A video that cannot be read or written; the message names the file."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    width: int                   # of the decoded (display-rotated) frames
-    height: int
-    fps: Fraction                # the rate frames are read and written at
-    duration: float | None       # seconds
-    stream_index: int            # the video stream (cover art skipped)
-    audio_codec: str | None      # first audio stream's codec, None without audio
-
-    @property
-    def frame_count(self) -> int | None:
-        """Frames the decoder will deliver (exact for constant-rate sources)."""
-        return None if self.duration is None else max(1, round(self.duration * self.fps))
 
 
 def ffmpeg_exe() -> str:
@@ -88,117 +66,11 @@ def probe(path: Path) -> VideoInfo:
         completed = subprocess.run([ffprobe, "-v", "error", "-print_format", "json", "-show_format",
                                     "-show_streams", f"file:{path}"], capture_output=True, text=True)
         if completed.returncode != 0:
-            raise VideoError(f"{path}: not a readable video ({_last_line(completed.stderr)})")
+            raise VideoError(f"{path}: not a readable video ({last_line(completed.stderr)})")
         return parse_ffprobe_json(completed.stdout, path)
     completed = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", f"file:{path}"],
                                capture_output=True, text=True, errors="replace")
     return parse_ffmpeg_report(completed.stderr, path)
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no details"
-
-
-def choose_fps(nominal: Fraction | None, average: Fraction | None, path: Path) -> Fraction:
-    if nominal and 0 < nominal <= _MAX_NOMINAL_FPS:
-        return nominal
-    if average and average > 0:
-        return average
-    raise VideoError(f"{path}: the video's frame rate is unknown")
-
-
-def _ntsc(value: float) -> Fraction:
-    """ffmpeg prints rates rounded (29.97); restore the exact NTSC fraction (30000/1001) where it is one."""
-    scaled = value * 1001 / 1000
-    if abs(scaled - round(scaled)) < 0.005 and abs(value - round(value)) > 0.005:
-        return Fraction(round(scaled) * 1000, 1001)
-    return Fraction(value).limit_denominator(1000)
-
-
-def _report_rate(text: str | None) -> Fraction | None:
-    if not text:
-        return None
-    number, kilo = text
-    value = float(number) * (1000 if kilo else 1)
-    return _ntsc(value) if value > 0 else None
-
-
-_STREAM = re.compile(r"^\s*Stream #0:(\d+)[^:]*: (Video|Audio): (\w+)(.*)$")
-
-
-def parse_ffmpeg_report(report: str, path: Path) -> VideoInfo:
-    """VideoInfo from the stderr of `ffmpeg -i path` (no output file)."""
-    if "Input #0" not in report:
-        raise VideoError(f"{path}: not a readable video ({_last_line(report)})")
-    duration = None
-    match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", report)
-    if match:
-        hours, minutes, seconds = match.groups()
-        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    video, audio_codec, rotation = None, None, 0.0
-    lines = report.splitlines()
-    for number, line in enumerate(lines):
-        stream = _STREAM.match(line)
-        if not stream:
-            continue
-        index, kind, codec, rest = stream.groups()
-        if kind == "Audio":
-            audio_codec = audio_codec or codec
-        elif video is None and "(attached pic)" not in rest:
-            video = (int(index), rest)
-            following = "\n".join(lines[number + 1:number + 6])
-            turn = re.search(r"rotation of (-?\d+(?:\.\d+)?) degrees", following)
-            rotation = float(turn.group(1)) if turn else 0.0
-    if video is None:
-        raise VideoError(f"{path}: no video stream")
-    index, rest = video
-    size = re.search(r", (\d+)x(\d+)(?=[\s,\[]|$)", rest)
-    if not size:
-        raise VideoError(f"{path}: cannot tell the video's frame size")
-    width, height = int(size.group(1)), int(size.group(2))
-    average = _report_rate(_rate_field(rest, "fps"))
-    nominal = _report_rate(_rate_field(rest, "tbr"))
-    if round(abs(rotation)) % 180 == 90:
-        width, height = height, width
-    return VideoInfo(width, height, choose_fps(nominal, average, path), duration, index, audio_codec)
-
-
-def _rate_field(text: str, unit: str) -> tuple[str, str] | None:
-    match = re.search(rf"(\d+(?:\.\d+)?)(k?) {unit}\b", text)
-    return match.groups() if match else None  # type: ignore[return-value]
-
-
-def parse_ffprobe_json(text: str, path: Path) -> VideoInfo:
-    """VideoInfo from `ffprobe -print_format json -show_format -show_streams`."""
-    data = json.loads(text)
-    streams = data.get("streams", [])
-    videos = [s for s in streams if s.get("codec_type") == "video"
-              and not s.get("disposition", {}).get("attached_pic")]
-    if not videos:
-        raise VideoError(f"{path}: no video stream")
-    video = videos[0]
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    width, height = int(video.get("width", 0)), int(video.get("height", 0))
-    if width < 1 or height < 1:
-        raise VideoError(f"{path}: cannot tell the video's frame size")
-    rotation = float(video.get("tags", {}).get("rotate", 0))
-    for side_data in video.get("side_data_list", []):
-        rotation = float(side_data.get("rotation", rotation))
-    if round(abs(rotation)) % 180 == 90:
-        width, height = height, width
-    duration = data.get("format", {}).get("duration") or video.get("duration")
-    return VideoInfo(width, height, choose_fps(_fraction(video.get("r_frame_rate")),
-                                               _fraction(video.get("avg_frame_rate")), path),
-                     float(duration) if duration else None, int(video["index"]),
-                     audio.get("codec_name") if audio else None)
-
-
-def _fraction(text: str | None) -> Fraction | None:
-    try:
-        return Fraction(text) if text else None
-    except (ValueError, ZeroDivisionError):
-        return None
 
 
 _running: set[subprocess.Popen] = set()      # ffmpeg children not yet waited for
@@ -232,7 +104,7 @@ class _Process:
 
     def error(self) -> str:
         self._drain.join(timeout=5)
-        return _last_line("\n".join(self.stderr_tail))
+        return last_line("\n".join(self.stderr_tail))
 
     def wait(self) -> int:
         code = self.process.wait()

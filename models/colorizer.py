@@ -203,7 +203,9 @@ class Colorizer:
         (ab in the network's scaling); reference, k, r, dense as in `encoding`, `stage1_only` runs GCT alone
         (§3.2). `colorize` wraps it; `sscn bench` times it."""
         encoding = self.encoding(reference, k, r, dense)
-        l_norm = l_norm.to(self.input_dtype).contiguous(memory_format=self.memory_format)
+        # .to, not .contiguous: a 1-channel L counts as channels_last already, and its torch.cat with
+        # channels_last features in the decoder would fall back to NCHW
+        l_norm = l_norm.to(self.input_dtype, memory_format=self.memory_format)
         with autocast(self.device, self.precision):
             # one reference row per target would not survive the compiled graph's batch padding: run eagerly
             if self.compiled is None or encoding.style.shape[0] > 1:

@@ -68,7 +68,7 @@ network() {   # $1: extra options; $2: report name; $3: batch sizes
     done
     python3 - "$OUT/$2" /tmp/"$2"-b*.json <<'PY'
 import json, sys
-from sscn.cli.bench_cmd import markdown
+from sscn.cli.bench_tables import markdown
 reports = [json.load(open(path)) for path in sys.argv[2:] if open(path).read().strip()]
 json.dump(reports, open(sys.argv[1] + ".json", "w"), indent=1)
 open(sys.argv[1] + ".md", "w").write("\n\n".join(markdown(report) for report in reports) + "\n")

@@ -3,7 +3,7 @@ kind, the two match descriptors, and two references (each / shared budget) vs on
 
 The kinds come from a pairs CSV (target,reference,kind): a photo's kinds are those of the rows naming it.
 Every photo with a kind is a target; the library is every *other* photo of the root folder. Targets are
-scored as `sscn evaluate --pairs` scores them (train.evaluate_pairs.resize_short_side, train.evaluate metrics),
+scored as `sscn evaluate --pairs` scores them (train.evaluate_pairs.resize_short_side, train.methods scores),
 through `Colorizer` with one seed.
 
     python scripts/reference_modes.py --pairs docs/val_pairs.csv --root ../shared/data/photos/val
@@ -28,7 +28,7 @@ from sscn.cli.targets import read_csv_rows  # noqa: E402
 from sscn.models import Colorizer  # noqa: E402
 from sscn.models.library import DESCRIPTORS, ReferenceIndex  # noqa: E402
 from sscn.models.references import BUDGETS  # noqa: E402
-from sscn.train.evaluate import mean_scores, score_results  # noqa: E402
+from sscn.train.methods import mean_scores, score_results  # noqa: E402
 from sscn.train.evaluate_pairs import resize_short_side  # noqa: E402
 
 

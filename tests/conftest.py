@@ -1,8 +1,10 @@
-"""Shared fixtures: bundled real photos, a tiny random checkpoint, and a runner for the installed `sscn`."""
+"""Shared fixtures: bundled real photos, a tiny random checkpoint, a runner for the installed `sscn`, and one
+that runs it in-process."""
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +65,22 @@ def run_sscn():
                               cwd=cwd, env=env, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def invoke_sscn():
+    """invoke_sscn(*args, input=None) -> typer's Result of `sscn` run in-process (typer's CliRunner: no interpreter
+    start-up), keeping this process's SIGTERM and SIGHUP handlers (the app installs its own)."""
+    from typer.testing import CliRunner
+
+    from sscn.cli.app import app
+
+    def invoke(*args, input: str | None = None):
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+        try:
+            return CliRunner().invoke(app, [str(arg) for arg in args], input=input)
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+
+    return invoke

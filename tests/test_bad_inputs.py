@@ -1,7 +1,7 @@
 """Every kind of bad input, one row each: the exit code, one line on stderr naming the file (or option) and
 the problem, no traceback, no input changed (md5 of every file), no temporary `.part` file left.
 
-The runs are in-process (typer's CliRunner: no interpreter start-up per row); `test_cli_colorize.py` and
+The runs are in-process (`invoke_sscn`: no interpreter start-up per row); `test_cli_colorize.py` and
 `test_signals.py` cover the installed console script.
 """
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +18,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save_file
-from typer.testing import CliRunner
 
-from sscn.cli.app import app
 from sscn.cli.video import ffmpeg_exe
 
 
@@ -246,8 +243,8 @@ CASES = {
                              says("malformed colour '#12345g'")),
     "NaN weight in a palette file": Case(command("palette", "{campus1|jpg}", "--palette", "{nan|json}", "-o",
                                                  "{out}/"), says("{nan|json}: palette weights must be finite")),
-    "infinite --weights": Case(command("palette", "{campus1|jpg}", "--colors", "#264653,#2a9d8f", "--weights",
-                                       "inf,1", "-o", "{out}/"), says("weight 'inf' must be a finite number")),
+    "infinite --shares": Case(command("palette", "{campus1|jpg}", "--colors", "#264653,#2a9d8f", "--shares",
+                                      "inf,1", "-o", "{out}/"), says("weight 'inf' must be a finite number")),
     "--save-reference is -o": Case(command("palette", "{campus1|jpg}", "--colors", "#264653", "--save-reference",
                                            "{out}/s.png", "-o", "{out}/s.png"),
                                    says("{campus1|jpg} and --save-reference would both be written to {out}/s.png")),
@@ -276,21 +273,11 @@ CASES = {
 }
 
 
-def invoke(args: list[str], stdin: str | None = None):
-    """Run `sscn` in-process, keeping this process's signal handlers (the app installs its own)."""
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        return CliRunner().invoke(app, args, input=stdin)
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-
-
 @pytest.mark.parametrize("kind", list(CASES))
-def test_bad_input(world, kind):
+def test_bad_input(world, invoke_sscn, kind):
     case = CASES[kind]
     before = _digests(world.root)
-    result = invoke(case.args(world), case.stdin)
+    result = invoke_sscn(*case.args(world), input=case.stdin)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     assert result.exit_code == case.code, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -305,12 +292,12 @@ def test_there_are_at_least_forty_kinds():
     assert len(CASES) >= 40
 
 
-def test_old_evaluate_json_spelling(world, tmp_path):
+def test_old_evaluate_json_spelling(world, invoke_sscn, tmp_path):
     """`evaluate --json PATH` (before --json became a flag) still writes the file, with a deprecation line."""
     report = tmp_path / "scores.json"
-    result = invoke(["evaluate", str(world["campus1.jpg"]), "--methods", "copy-gray", "--json", str(report)])
+    result = invoke_sscn("evaluate", world["campus1.jpg"], "--methods", "copy-gray", "--json", report)
     assert result.exit_code == 0, result.stderr
     assert "--json PATH is deprecated; use --json-out PATH" in result.stderr
     assert json.loads(report.read_text())["methods"] == ["copy-gray"] and result.stdout == ""
-    flag = invoke(["evaluate", str(world["campus1.jpg"]), "--methods", "copy-gray", "--json"])
+    flag = invoke_sscn("evaluate", world["campus1.jpg"], "--methods", "copy-gray", "--json")
     assert flag.exit_code == 0 and json.loads(flag.stdout)["methods"] == ["copy-gray"]

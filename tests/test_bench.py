@@ -92,7 +92,7 @@ def test_cli_json(run_sscn, tiny_weights):
 
 
 def test_markdown_tables():
-    from sscn.cli.bench_cmd import markdown
+    from sscn.cli.bench_tables import markdown
 
     row = {"size": 512, "mode": "sparse", "positions": 512, "ms_per_image": 1.234, "images_per_second": 810.4,
            "peak_memory_mb": 2048.4, "gflops_per_image": 24.23, "achieved_tflops": 19.6, "peak_fraction": 0.0198,
@@ -172,7 +172,7 @@ def test_cli_bad_options(args, message):
 
 
 def test_markdown_shows_fp32_beside_the_default():
-    from sscn.cli.bench_cmd import markdown
+    from sscn.cli.bench_tables import markdown
 
     row = {"size": 256, "mode": "sparse", "positions": 512, "ms_per_image": 90.0, "images_per_second": 11.1,
            "peak_memory_mb": 600.0, "gflops_per_image": 10.0, "achieved_tflops": 0.1, "peak_fraction": None,

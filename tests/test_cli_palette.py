@@ -12,7 +12,7 @@ from skimage.color import rgb2lab
 
 @pytest.fixture(scope="module")
 def fast(tiny_weights) -> list[str]:
-    return ["--model", str(tiny_weights), "--size", "64"]
+    return ["--weights", str(tiny_weights), "--size", "64"]
 
 
 def assert_same_lightness(source_path, output_path) -> None:
@@ -27,10 +27,10 @@ def test_help_has_examples(run_sscn):
     assert result.returncode == 0 and "Examples" in result.stdout and "--save-reference" in result.stdout
 
 
-def test_hex_colours_with_weights(run_sscn, tmp_path, data_dir, fast):
+def test_hex_colours_with_shares(run_sscn, tmp_path, data_dir, fast):
     target = tmp_path / "campus1.jpg"
     shutil.copy(data_dir / "campus1.jpg", target)
-    result = run_sscn("palette", target, "--colors", "#e63946,#f1faee,#a8dadc", "--weights", "0.5,0.3,0.2",
+    result = run_sscn("palette", target, "--colors", "#e63946,#f1faee,#a8dadc", "--shares", "0.5,0.3,0.2",
                       "--save-reference", tmp_path / "swatch.png", *fast, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["done"] == 1
@@ -58,7 +58,7 @@ def test_gpl_palette_on_folder(run_sscn, tmp_path, data_dir, fast):
 def test_image_palette_reference_only(run_sscn, tmp_path, data_dir):
     """--save-reference without targets builds the swatch and loads no model."""
     result = run_sscn("palette", "--palette", data_dir / "tomato.jpg", "--count", "4",
-                      "--save-reference", tmp_path / "swatch.png", "--model", tmp_path / "absent.safetensors")
+                      "--save-reference", tmp_path / "swatch.png", "--weights", tmp_path / "absent.safetensors")
     assert result.returncode == 0, result.stderr
     swatch = np.asarray(Image.open(tmp_path / "swatch.png"))
     assert swatch.shape == (256, 256, 3) and len(np.unique(swatch[0], axis=0)) == 4
@@ -66,7 +66,7 @@ def test_image_palette_reference_only(run_sscn, tmp_path, data_dir):
 
 @pytest.mark.parametrize("args, message", [
     (["--colors", "#e63946,#12345"], "malformed colour '#12345'"),
-    (["--colors", "#e63946,#f1faee", "--weights", "1,2,3"], "3 weights for 2 colours"),
+    (["--colors", "#e63946,#f1faee", "--shares", "1,2,3"], "3 weights for 2 colours"),
     (["--colors", "#e63946", "--palette", "x.gpl"], "exactly one of --colors and --palette"),
     (["--palette", "absent.gpl"], "absent.gpl: palette file not found"),
 ])

@@ -113,7 +113,7 @@ def test_palette_videos_spread_over_actors(ray_address, data_dir, fast, tmp_path
     clips.mkdir()
     for name in ("a.mp4", "b.mp4"):
         (clips / name).write_bytes((data_dir / "tree-2s.mp4").read_bytes())
-    options = ("--colors", "#264653,#2a9d8f,#e9c46a", "--model", *fast[1:])
+    options = ("--colors", "#264653,#2a9d8f,#e9c46a", *fast)
     local = invoke("palette", clips, *options, "-o", tmp_path / "local")
     on_ray = invoke("palette", clips, *options, "-o", tmp_path / "ray", "--json", "--ray", "auto",
                     "--ray-actors", 2)
@@ -172,7 +172,7 @@ def test_what_stops_an_actor_comes_back_to_the_driver(ray_address, tmp_path):
     import ray
 
     from sscn.cli.ray_backend import _EngineActor
-    from sscn.cli.runner import RunSettings
+    from sscn.cli.settings import RunSettings
 
     settings = RunSettings(weights=tmp_path / "gone.safetensors", size=64)
     actor = _EngineActor(settings, [ray.put([print])], threads=1, cwd=None)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from sscn.cli.video import (FrameReader, FrameWriter, VideoError, ffmpeg_exe, parse_ffmpeg_report,
-                                parse_ffprobe_json, probe)
+from sscn.cli.video import FrameReader, FrameWriter, VideoError, ffmpeg_exe, probe
+from sscn.cli.video_info import parse_ffmpeg_report, parse_ffprobe_json
 
 CLIP = Path("clip.mp4")
 REPORT = "\n".join([    # `ffmpeg -i clip.mp4` on a rotated phone clip with cover art and sound

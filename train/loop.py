@@ -177,7 +177,9 @@ class Trainer:
         l_norm, ab_true = rgb_to_network_lab(pair.target)
         reference = pair.reference
         if self.channels_last:
-            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+            # .to, not .contiguous: a 1-channel tensor counts as channels_last already, and torch.cat of it
+            # with channels_last features would fall back to NCHW (a layout copy at every convolution after it)
+            l_norm = l_norm.to(memory_format=torch.channels_last)
             reference = reference.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
             # The reference image goes through the (DDP-wrapped) forward, which encodes it: one forward per step.
