@@ -16,7 +16,7 @@ from PIL import Image
 import sscn
 from sscn.images import as_pixels, read_image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = 64
 
 
@@ -121,3 +121,14 @@ def test_readme_python_api_runs_as_written():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["RGB (288, 192)", "[(288, 192), (288, 192)] RGB"]
+
+
+def test_one_import_name(tmp_path):
+    """The installed project is `sscn` alone: its folders are sscn.models / sscn.train / sscn.cli / sscn.tools,
+    and nothing named `models` or `train` is importable (run from an empty folder, as a user's script would)."""
+    probe = ("import importlib.util, sscn; from sscn import Colorizer\n"
+             "print([importlib.util.find_spec(name) is None for name in ('models', 'train', 'colorize_cli', 'tools')])\n"
+             "import sscn.models, sscn.train, sscn.cli.app, sscn.tools.flops\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[True, True, True, True]"
