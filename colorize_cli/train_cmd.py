@@ -37,10 +37,12 @@ def train(
     precision: Annotated[str, typer.Option(
         "--precision", help=f"{choices(TRAIN_PRECISIONS)} (auto: bf16 on CUDA and on CPUs with native bf16, such as "
                             "AVX-512 BF16 or AMX; fp32 elsewhere).")] = "auto",
-    recolor_share: float = typer.Option(0.2, help="Share of pairs whose target and reference get the same random "
+    recolor_share: float = typer.Option(0.0, help="Share of pairs whose target and reference get the same random "
                                         "hue rotation and saturation change."),
-    paste_share: float = typer.Option(0.2, help="Share of pairs whose reference gets a rectangle of another "
+    paste_share: float = typer.Option(0.0, help="Share of pairs whose reference gets a rectangle of another "
                                       "pair's reference (a partial match)."),
+    class_share: float = typer.Option(0.0, help="Share of pairs whose reference is another photo of the target's "
+                                      "class (needs class subfolders)."),
     freeze_encoder: Annotated[bool, flag(
         "--freeze-encoder", help="Keep E's pretrained backbone and CAM classifier fixed.")] = False,
     workers: int = typer.Option(min(4, os.cpu_count() or 1),
@@ -69,7 +71,8 @@ def train(
         from .settings import check_seed
 
         check_seed(seed)
-        for name, share in (("--recolor-share", recolor_share), ("--paste-share", paste_share)):
+        for name, share in (("--recolor-share", recolor_share), ("--paste-share", paste_share),
+                            ("--class-share", class_share)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} {share}: must be between 0 and 1")
         _check_run_folder(out, [folder for folder in (data, val) if folder is not None], init)
@@ -81,7 +84,7 @@ def train(
             freeze_encoder=freeze_encoder,
             workers=workers, log_every=log_every, preview_every=preview_every, val_every=val_every,
             checkpoint_every=checkpoint_every,
-            pairs=PairSettings(recolor_share=recolor_share, paste_share=paste_share),
+            pairs=PairSettings(recolor_share=recolor_share, paste_share=paste_share, class_share=class_share),
         )
         trainer = Trainer(options)
         try:

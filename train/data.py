@@ -59,6 +59,7 @@ def load_square(path: Path, size: int) -> torch.Tensor:
 
 class PhotoFolder(torch.utils.data.Dataset):
     def __init__(self, root: str | Path, size: int) -> None:
+        self.root = Path(root)
         self.photos = find_photos(root)
         labels = class_labels(root, self.photos)
         self.class_names, self.labels = labels if labels else ([], None)
@@ -108,8 +109,24 @@ def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.to(device)
 
 
+def class_partners(labels: torch.Tensor, pick: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """For each picked photo index (B,), a random *other* photo index of the same class (itself only when its
+    class has one photo). labels (N,) int, every photo labelled."""
+    order = torch.argsort(labels, stable=True)                                 # photo indices grouped by class
+    counts = torch.bincount(labels)
+    starts = torch.cumsum(counts, 0) - counts                                  # (C,) first slot of each class
+    slot = torch.empty_like(order)
+    slot[order] = torch.arange(len(labels), device=labels.device)              # slot of each photo in `order`
+    label = labels[pick]
+    count, start = counts[label], starts[label]
+    step = 1 + (torch.rand(pick.shape, generator=generator, device=pick.device) * (count - 1)).long()
+    return order[start + (slot[pick] - start + step) % count]
+
+
 class PhotoSource:
-    """Batches of square uint8 photos (B, 3, S, S) on the device, with labels (B,) (or None without classes).
+    """Batches of square uint8 photos (B, 3, S, S) on the device, with labels (B,) (or None without classes),
+    and, when `partners` is asked for, a second batch of the same shape: for each photo another one of its class
+    (class pairs, train.pairs).
 
     Small datasets are decoded once and held (on the GPU when they fit, so a batch is one gather there);
     batches are drawn with replacement from the source's own generator, whose state goes into checkpoints.
@@ -117,11 +134,15 @@ class PhotoSource:
     """
 
     def __init__(self, folder: PhotoFolder, batch_size: int, device: torch.device, workers: int, seed: int,
-                 rank: int = 0, world: int = 1, start_step: int = 0) -> None:
-        self.batch_size, self.device = batch_size, device
+                 rank: int = 0, world: int = 1, start_step: int = 0, partners: bool = False) -> None:
+        self.batch_size, self.device, self.with_partners = batch_size, device, partners
         self.has_labels = folder.labels is not None
         self.loader: Iterator | None = None
-        if folder.decoded_bytes() <= IN_MEMORY_BYTES:
+        held = folder.decoded_bytes() <= IN_MEMORY_BYTES
+        if partners and not (held and self.has_labels):
+            why = "class subfolders" if not self.has_labels else "a dataset small enough to hold in memory"
+            raise ValueError(f"{folder.root}: class pairs need {why}")
+        if held:
             photos, labels = folder.decoded(workers)
             fits_gpu = device.type == "cuda" and (
                 folder.decoded_bytes() < GPU_MEMORY_SHARE * torch.cuda.mem_get_info(device)[0])
@@ -136,15 +157,19 @@ class PhotoSource:
                 folder, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
                 pin_memory=device.type == "cuda", persistent_workers=workers > 0))
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """photos (B, 3, S, S) uint8, labels (B,) or None, partners (B, 3, S, S) uint8 or None."""
+        partners = None
         if self.loader is None:
             pick = torch.randint(0, len(self.photos), (self.batch_size,), generator=self.generator,
                                  device=self.photos.device)                                       # (B,)
             photos, labels = _to_device(self.photos[pick], self.device), _to_device(self.labels[pick], self.device)
+            if self.with_partners:
+                partners = _to_device(self.photos[class_partners(self.labels, pick, self.generator)], self.device)
         else:
             photos, labels = next(self.loader)
             photos, labels = photos.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
-        return photos, (labels if self.has_labels else None)
+        return photos, (labels if self.has_labels else None), partners
 
     def get_state(self) -> torch.Tensor | None:
         """What a checkpoint needs to continue the same draws (the streamed order follows from the step)."""

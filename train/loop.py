@@ -107,7 +107,8 @@ class Trainer:
         self.pair_settings = dataclasses.replace(options.pairs or PairSettings(), size=options.size)
         self.step = 0 if state is None else int(state["step"])
         self.source = PhotoSource(folder, options.batch_size, self.device, options.workers, options.seed,
-                                  self.ddp.rank, self.ddp.world, start_step=self.step)
+                                  self.ddp.rank, self.ddp.world, start_step=self.step,
+                                  partners=self.pair_settings.class_share > 0)
         if state is not None:
             self._load_state(state)
         self.mixed = Bf16Compute(self.model) if self.precision == "bf16" else None
@@ -170,10 +171,12 @@ class Trainer:
                         extra_metadata={"step": str(self.step), "trained_on": str(self.options.data)})
 
     # -- one step -----------------------------------------------------------------------------------
-    def train_step(self, photos: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """One optimiser step on a batch of photos (B, 3, H, W) uint8 on the device. Returns the detached loss
-        terms as 0-dim device tensors (no synchronisation here)."""
-        pair = make_pairs(photos, self.pair_settings, self.pair_rng)
+    def train_step(self, photos: torch.Tensor, labels: torch.Tensor | None,
+                   partners: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One optimiser step on a batch of photos (B, 3, H, W) uint8 on the device (and, for class pairs,
+        another photo of each one's class). Returns the detached loss terms as 0-dim device tensors (no
+        synchronisation here)."""
+        pair = make_pairs(photos, self.pair_settings, self.pair_rng, partners)
         l_norm, ab_true = rgb_to_network_lab(pair.target)
         reference = pair.reference
         if self.channels_last:
@@ -286,8 +289,8 @@ class Trainer:
         started, images_since = time.perf_counter(), 0
         try:
             while self.step < options.steps:
-                photos, labels = self.source.next()
-                self._accumulate(self.train_step(photos, labels))
+                photos, labels, partners = self.source.next()
+                self._accumulate(self.train_step(photos, labels, partners))
                 self.step += 1
                 images_since += photos.shape[0] * self.ddp.world
                 last = self.step == options.steps

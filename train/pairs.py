@@ -10,6 +10,10 @@ recoloured by the same random hue rotation and saturation gain in Lab (so the tr
 reference), and a share has a rectangle of another pair's reference pasted into its own (so the reference only
 partly matches the target, and the network must not copy colour from the unrelated part).
 
+Class pairs are the real task itself: the reference is another photo of the target's class (two campus
+buildings, two fish), augmented as a mild pair, so the truth is only partly in the reference and the network must
+find what corresponds.
+
 Every geometric transform is expressed as a sampling grid for `grid_sample` in normalised [-1, 1] coordinates
 (x right, y down), so a pair costs one `grid_sample` per image side, with no per-sample Python loop.
 All randomness comes from one `torch.Generator` living on the batch's device.
@@ -160,10 +164,11 @@ class PairSettings:
     violent_tps_strength: float = 0.4
     palette_share: float = 0.05
     palette_colors: int = 6
-    recolor_share: float = 0.2      # same hue rotation + saturation gain on target and reference
+    recolor_share: float = 0.0      # same hue rotation + saturation gain on target and reference
     recolor_saturation: tuple[float, float] = (0.6, 1.4)
-    paste_share: float = 0.2        # a rectangle of another pair's reference pasted into the reference
+    paste_share: float = 0.0        # a rectangle of another pair's reference pasted into the reference
     paste_side: tuple[float, float] = (0.3, 0.6)   # rectangle side, relative to the image side
+    class_share: float = 0.0        # reference from another photo of the target's class (needs partners)
 
 
 def recolor(rgb: torch.Tensor, angle: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
@@ -194,18 +199,30 @@ class TrainingPair:
     reference: torch.Tensor   # (B, 3, S, S) in [0, 1]
     violent: torch.Tensor     # (B,) bool: reference violently deformed
     palette: torch.Tensor     # (B,) bool: reference is a swatch of the target's dominant colours
+    crossed: torch.Tensor     # (B,) bool: reference made from another photo of the target's class
 
 
-def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Generator) -> TrainingPair:
-    """photos (B, 3, H, W) uint8 or float in [0, 1] on the device -> a batch of (target, reference) pairs."""
-    photos = photos.float() / 255.0 if photos.dtype == torch.uint8 else photos.float()
+def _unit_float(photos: torch.Tensor) -> torch.Tensor:
+    return photos.float() / 255.0 if photos.dtype == torch.uint8 else photos.float()
+
+
+def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Generator,
+               partners: torch.Tensor | None = None) -> TrainingPair:
+    """photos (B, 3, H, W) uint8 or float in [0, 1] on the device -> a batch of (target, reference) pairs.
+    partners (B, 3, H, W), another photo of each photo's class, is where `class_share` of the references come from."""
+    photos = _unit_float(photos)
     batch, device, size = photos.shape[0], photos.device, settings.size
+    crossed = torch.zeros(batch, dtype=torch.bool, device=device)
+    ref_photos = photos
+    if partners is not None:
+        crossed = torch.rand(batch, generator=generator, device=device) < settings.class_share
+        ref_photos = torch.where(crossed[:, None, None, None], _unit_float(partners), photos)
     base = identity_grid(batch, size, size, device)
     crop = random_crop_matrices(batch, *settings.target_scale, generator, device, flip_prob=0.5)
     target = F.grid_sample(photos, apply_affine(base, crop), mode="bilinear", padding_mode="reflection",
                            align_corners=False)
 
-    violent = torch.rand(batch, generator=generator, device=device) < settings.violent_share
+    violent = (torch.rand(batch, generator=generator, device=device) < settings.violent_share) & ~crossed
     strength = torch.where(violent, settings.violent_tps_strength, settings.tps_strength)
     max_angle = math.radians(settings.max_rotation_deg)
     angle_limit = torch.where(violent, math.pi, max_angle)
@@ -215,7 +232,7 @@ def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Ge
                                torch.zeros(batch, dtype=torch.bool, device=device))
     warp = random_tps_grid(batch, size, size, strength, generator)
     ref_grid = apply_affine(warp, compose_affine(crop, compose_affine(ref_affine, rotation)))
-    reference = F.grid_sample(photos, ref_grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    reference = F.grid_sample(ref_photos, ref_grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     reference = appearance_noise(reference, settings.appearance, generator)
 
     palette = torch.zeros_like(violent)
@@ -236,4 +253,4 @@ def make_pairs(photos: torch.Tensor, settings: PairSettings, generator: torch.Ge
         both = recolor(torch.cat([target, reference]), angle.repeat(2), gain.repeat(2)).split(batch)
         target, reference = (torch.where(recolored[:, None, None, None], new, old)
                              for new, old in zip(both, (target, reference)))
-    return TrainingPair(target, reference, violent, palette)
+    return TrainingPair(target, reference, violent, palette, crossed & ~palette)

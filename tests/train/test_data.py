@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from sscn.train import data
-from sscn.train.data import EpochSampler, PhotoFolder, PhotoSource, class_labels, find_photos, load_square
+from sscn.train.data import (EpochSampler, PhotoFolder, PhotoSource, class_labels, class_partners, find_photos,
+                             load_square)
 
 
 @pytest.fixture()
@@ -116,12 +117,40 @@ class TestPhotoSource:
     def test_held_batches(self, class_folder):
         source = PhotoSource(PhotoFolder(class_folder, 32), 3, torch.device("cpu"), workers=0, seed=0)
         assert source.loader is None
-        photos, labels = source.next()
+        photos, labels, partners = source.next()
         assert photos.shape == (3, 3, 32, 32) and photos.dtype == torch.uint8
         assert labels.shape == (3,) and set(labels.tolist()) <= {0, 1}
+        assert partners is None
+
+    def test_partners_are_other_photos_of_the_same_class(self, class_folder):
+        folder = PhotoFolder(class_folder, 32)
+        source = PhotoSource(folder, 16, torch.device("cpu"), workers=0, seed=0, partners=True)
+        photos, labels, partners = source.next()
+        assert partners.shape == photos.shape and partners.dtype == torch.uint8
+        held = {tuple(photo.flatten()[:64].tolist()): label for photo, label in zip(*folder.decoded())}
+        for photo, label, partner in zip(photos, labels, partners):
+            assert not torch.equal(photo, partner)                  # every class here has two photos
+            assert held[tuple(partner.flatten()[:64].tolist())] == label
+
+    def test_class_partners_of_a_one_photo_class_is_itself(self):
+        labels = torch.tensor([0, 1, 1, 2, 1])
+        pick = torch.tensor([0, 1, 2, 3, 4] * 20)
+        partners = class_partners(labels, pick, torch.Generator().manual_seed(0))
+        assert torch.equal(labels[partners], labels[pick])
+        assert torch.equal(partners[pick == 0], pick[pick == 0]) and torch.equal(partners[pick == 3], pick[pick == 3])
+        many = (pick == 1) | (pick == 2) | (pick == 4)
+        assert (partners[many] != pick[many]).all()
+        assert set(partners[pick == 1].tolist()) == {2, 4}         # both others drawn
+
+    def test_partners_need_classes_held_in_memory(self, data_dir, class_folder, monkeypatch):
+        with pytest.raises(ValueError, match="class pairs need class subfolders"):
+            PhotoSource(PhotoFolder(data_dir, 32), 2, torch.device("cpu"), workers=0, seed=0, partners=True)
+        monkeypatch.setattr(data, "IN_MEMORY_BYTES", 0)
+        with pytest.raises(ValueError, match="small enough to hold in memory"):
+            PhotoSource(PhotoFolder(class_folder, 32), 2, torch.device("cpu"), workers=0, seed=0, partners=True)
 
     def test_flat_folder_has_no_labels(self, data_dir):
-        _, labels = PhotoSource(PhotoFolder(data_dir, 32), 2, torch.device("cpu"), workers=0, seed=0).next()
+        _, labels, _ = PhotoSource(PhotoFolder(data_dir, 32), 2, torch.device("cpu"), workers=0, seed=0).next()
         assert labels is None
 
     def test_held_state_round_trip(self, data_dir):
@@ -141,5 +170,5 @@ class TestPhotoSource:
         batches = [source.next() for _ in range(3)]
         assert batches[0][1].shape == (2,)
         resumed = PhotoSource(folder, 2, torch.device("cpu"), workers=0, seed=3, start_step=2)
-        photos, labels = resumed.next()
+        photos, labels, _ = resumed.next()
         assert torch.equal(photos, batches[2][0]) and torch.equal(labels, batches[2][1])

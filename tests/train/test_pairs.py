@@ -278,3 +278,19 @@ class TestRealReferenceAugmentations:
         pasted = make_pairs(photos, settings, generator(9))
         plain = make_pairs(photos, PairSettings(size=32, paste_share=0.0, recolor_share=0.0), generator(9))
         assert torch.equal(pasted.target, plain.target)
+
+    def test_class_pairs_take_the_reference_from_the_partner(self, photos):
+        still = dict(size=48, target_scale=(1.0, 1.0), tps_strength=0.0, max_rotation_deg=0.0, ref_scale=(1.0, 1.0),
+                     appearance=0.0, violent_share=0.0, palette_share=0.0)
+        partners = photos.roll(1, dims=0)
+        own = make_pairs(photos, PairSettings(class_share=0.0, **still), generator(10), partners)
+        crossed = make_pairs(photos, PairSettings(class_share=1.0, **still), generator(10), partners)
+        swapped = make_pairs(partners, PairSettings(class_share=0.0, **still), generator(10), photos)
+        assert crossed.crossed.all() and not own.crossed.any()
+        assert torch.equal(crossed.target, own.target)                            # the truth is still the photo
+        assert torch.allclose(crossed.reference, swapped.reference, atol=1e-6)  # the reference is the partner
+        assert not torch.allclose(crossed.reference, own.reference, atol=1e-2)
+
+    def test_class_share_without_partners_is_self_augmentation(self, photos):
+        settings = PairSettings(size=32, class_share=1.0)
+        assert not make_pairs(photos, settings, generator(11)).crossed.any()
