@@ -81,6 +81,40 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     return (116.0 * _f(y) - 16.0).unsqueeze(-3)
 
 
+@functools.lru_cache(maxsize=None)
+def _byte_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """For the 256 byte values v: linear light of v/255 (sRGB decoding), and L of the grey (v, v, v)."""
+    linear = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)
+    grey_lightness = 116.0 * _f(linear * _XYZ_FROM_RGB[1].sum()) - 16.0     # the Y row sums to 1 (white)
+    return linear.float(), grey_lightness.float()
+
+
+def _is_grey(rgb: torch.Tensor) -> bool:
+    """Whether the three channels of (*, 3, H, W) are equal. Decoded photos and frames are (H, W, 3) in memory,
+    where numpy compares the interleaved channels several times faster than torch.equal."""
+    channels_last = rgb.movedim(-3, -1)
+    if rgb.device.type == "cpu" and channels_last.is_contiguous():
+        pixels = channels_last.numpy()
+        return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 0] == pixels[..., 2]).all())
+    return torch.equal(rgb.select(-3, 0), rgb.select(-3, 1)) and torch.equal(rgb.select(-3, 0), rgb.select(-3, 2))
+
+
+def bytes_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """uint8 sRGB (*, 1|3, H, W) -> L (*, 1, H, W), as `rgb_to_lightness` of rgb / 255 but with table lookups in
+    place of the per-pixel sRGB decoding; one lookup per pixel for grey images (one channel, or three equal)."""
+    linear_of, lightness_of = (_constant(table, rgb.new_empty((), dtype=torch.float32)) for table in _byte_tables())
+
+    def look_up(table: torch.Tensor, channel: int) -> torch.Tensor:          # (*, H, W): index_select is the fast gather
+        values = rgb.select(-3, channel)
+        return table.index_select(0, values.reshape(-1).int()).view(values.shape)
+
+    if rgb.shape[-3] == 1 or _is_grey(rgb):
+        return look_up(lightness_of, 0).unsqueeze(-3)
+    weights = _XYZ_FROM_RGB[1].tolist()
+    y = sum(weight * look_up(linear_of, channel) for channel, weight in enumerate(weights))
+    return (116.0 * _f(y) - 16.0).unsqueeze(-3)
+
+
 def lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
     """Lab -> linear-light RGB, unclipped (values outside [0, 1] are out of the sRGB gamut)."""
     _check(lab)

@@ -126,7 +126,9 @@ class FusionUNetDecoder(nn.Module):
         x = self.fuse4(torch.cat([up(x, f2), f2, attended], dim=1))
         bins = self.to_bins(x) if with_bins else None
         x = self.fuse2(torch.cat([up(x, f1), f1], dim=1))
-        x = self.fuse1(torch.cat([up(x, l_norm), l_norm, ab_coarse], dim=1))
+        # L arrives fp32; cat would promote the whole full-size stack to fp32 under bf16 autocast (a copy forward,
+        # another backward), and the convolution would cast it straight back
+        x = self.fuse1(torch.cat([up(x, l_norm), l_norm.to(x.dtype), ab_coarse.to(x.dtype)], dim=1))
         return self.to_ab(x), bins
 
 

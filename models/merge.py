@@ -11,7 +11,7 @@ import torch
 
 from sscn.images import image_to_float
 
-from .color import denormalize_ab, lab_to_rgb_keep_lightness, rgb_to_lightness
+from .color import bytes_to_lightness, denormalize_ab, lab_to_rgb_keep_lightness, rgb_to_lightness
 from .upsample import AbUpsampler
 
 MERGE_PIXELS = {"cpu": 1 << 18, "cuda": 1 << 22}
@@ -35,7 +35,9 @@ def lightness(image: torch.Tensor) -> torch.Tensor:
     result = torch.empty(1, 1, height, width, device=image.device)
     rows = max(1, MERGE_PIXELS[image.device.type] // width)
     for top in range(0, height, rows):
-        result[..., top:top + rows, :] = rgb_to_lightness(image_to_float(image[:, top:top + rows])[None])
+        band = image[None, :, top:top + rows]                                          # (1, C, h, W)
+        result[..., top:top + rows, :] = (bytes_to_lightness(band) if band.dtype == torch.uint8
+                                          else rgb_to_lightness(image_to_float(band[0])[None]))
     return result
 
 

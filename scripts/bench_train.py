@@ -79,8 +79,8 @@ def main() -> None:
         for precision, trainer in trainers.items():
             device = trainer.device
             step_s = seconds[precision] / (per_round * args.rounds)
-            photos, _ = trainer.source.next()
-            pairs_s = sum(timed(device, lambda: make_pairs(photos, trainer.pair_settings, trainer.pair_rng))
+            photos, _, partners = trainer.source.next()
+            pairs_s = sum(timed(device, lambda: make_pairs(photos, trainer.pair_settings, trainer.pair_rng, partners))
                           for _ in range(3)) / 3
             results[precision] = {
                 "precision": precision, "config": args.config, "size": args.size, "batch_size": args.batch_size,

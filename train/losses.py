@@ -31,7 +31,10 @@ def histogram_loss(bin_logits: torch.Tensor, ab_true: torch.Tensor, grid: int) -
     """Eq. 5: per-pixel cross-entropy between predicted bin distribution (B, Q, h, w) and the true ab's bin
     (ab_true in ab/110 units, downsampled to h x w); averaged over pixels."""
     ab_small = F.adaptive_avg_pool2d(ab_true.float(), bin_logits.shape[-2:])
-    return F.cross_entropy(bin_logits.float(), ab_to_bin(denormalize_ab(ab_small), grid))
+    truth = ab_to_bin(denormalize_ab(ab_small), grid).flatten()                   # (B*h*w,)
+    # (B*h*w, Q): a view for channels_last logits, so the softmax runs over contiguous rows
+    per_pixel = bin_logits.permute(0, 2, 3, 1).reshape(-1, bin_logits.shape[1])
+    return F.cross_entropy(per_pixel.float(), truth)
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor | None,

@@ -11,9 +11,10 @@ from PIL import Image
 from skimage.color import lab2rgb, rgb2lab
 
 from sscn.models.color import (
-    ab_bin_centers, ab_to_bin, lab_to_linear_rgb, lab_to_rgb, lab_to_rgb_keep_lightness, linear_to_srgb,
-    network_lab_to_rgb, pull_into_gamut, rgb_to_lab, rgb_to_lightness, rgb_to_network_lab,
+    ab_bin_centers, ab_to_bin, bytes_to_lightness, lab_to_linear_rgb, lab_to_rgb, lab_to_rgb_keep_lightness,
+    linear_to_srgb, network_lab_to_rgb, pull_into_gamut, rgb_to_lab, rgb_to_lightness, rgb_to_network_lab,
 )
+from sscn.models.merge import lightness as merge_lightness
 
 SHAPES = [(3, 4, 5), (1, 3, 4, 5), (2, 3, 1, 7), (2, 2, 3, 4, 5)]
 
@@ -112,6 +113,39 @@ class TestRgbToLightness:
     def test_gradcheck(self):
         rgb = (0.1 + 0.8 * torch.rand(1, 3, 2, 2, dtype=torch.float64)).requires_grad_()
         assert torch.autograd.gradcheck(rgb_to_lightness, (rgb,))
+
+
+class TestBytesToLightness:
+    """The table path of the merge: uint8 photos and frames, laid out (H, W, 3) in memory as decoded."""
+
+    @staticmethod
+    def _decoded(pixels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)           # (3, H, W) view of HWC
+
+    def test_colour_against_skimage(self, photos):
+        every_value = np.arange(256 * 3, dtype=np.uint8).reshape(16, 16, 3)              # each byte in each channel
+        for pixels in [every_value, *((_to_numpy(photo) * 255).round().astype(np.uint8) for photo in photos)]:
+            expected = torch.from_numpy(rgb2lab(pixels)[..., 0]).float()
+            torch.testing.assert_close(bytes_to_lightness(self._decoded(pixels))[0], expected, atol=1e-4, rtol=0)
+
+    def test_grey_in_one_or_three_channels(self):
+        grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        expected = torch.from_numpy(rgb2lab(np.stack([grey] * 3, axis=-1))[..., 0]).float()
+        three = self._decoded(np.stack([grey] * 3, axis=-1))
+        for image in (three, three.contiguous(), torch.from_numpy(grey)[None], three[None]):
+            torch.testing.assert_close(bytes_to_lightness(image).reshape(16, 16), expected, atol=1e-4, rtol=0)
+
+    def test_one_differing_pixel_is_not_grey(self):
+        pixels = np.full((4, 4, 3), 120, dtype=np.uint8)
+        pixels[3, 3] = (200, 30, 30)
+        expected = torch.from_numpy(rgb2lab(pixels)[..., 0]).float()
+        torch.testing.assert_close(bytes_to_lightness(self._decoded(pixels))[0], expected, atol=1e-4, rtol=0)
+
+    def test_merge_lightness_takes_it_for_bytes(self, photos):
+        pixels = (_to_numpy(photos[0]) * 255).round().astype(np.uint8)
+        image = self._decoded(pixels)
+        torch.testing.assert_close(merge_lightness(image), rgb_to_lightness(image.double() / 255)[None].float(),
+                                   atol=1e-4, rtol=0)
 
 
 class TestLabToRgb:
