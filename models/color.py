@@ -104,7 +104,8 @@ def bytes_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     place of the per-pixel sRGB decoding; one lookup per pixel for grey images (one channel, or three equal)."""
     linear_of, lightness_of = (_constant(table, rgb.new_empty((), dtype=torch.float32)) for table in _byte_tables())
 
-    def look_up(table: torch.Tensor, channel: int) -> torch.Tensor:          # (*, H, W): index_select is the fast gather
+    def look_up(table: torch.Tensor, channel: int) -> torch.Tensor:
+        """(*, H, W) table values of one channel's bytes; index_select is the fast gather."""
         values = rgb.select(-3, channel)
         return table.index_select(0, values.reshape(-1).int()).view(values.shape)
 

@@ -53,8 +53,8 @@ def main() -> None:
                 torch.cuda.synchronize(trainer.device)
         trainer.close()
     sort = "self_cuda_time_total" if trainer.device.type == "cuda" else "self_cpu_time_total"
-    print(prof.key_averages(group_by_input_shape=True).table(sort_by=sort, row_limit=args.rows, max_name_column_width=40,
-                                                             max_shapes_column_width=60))
+    by_shape = prof.key_averages(group_by_input_shape=True)
+    print(by_shape.table(sort_by=sort, row_limit=args.rows, max_name_column_width=40, max_shapes_column_width=60))
     print(prof.key_averages().table(sort_by=sort, row_limit=args.rows, max_name_column_width=50))
     if args.trace:
         prof.export_chrome_trace(args.trace)
