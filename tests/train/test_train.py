@@ -241,6 +241,14 @@ class TestCLI:
         assert resumed.returncode == 0, resumed.stderr
         assert read_checkpoint(out / "model.safetensors")[2]["step"] == "4"
 
+    def test_class_pairs_train_from_class_folders(self, run_sscn, class_folder, tmp_path):
+        out = tmp_path / "run"
+        result = run_sscn("train", class_folder, "--out", out, "--config", "tiny", "--steps", "2", "--batch-size", "2",
+                          "--size", "32", "--device", "cpu", "--class-share", "1.0", "--log-every", "1")
+        assert result.returncode == 0, result.stderr
+        assert json.loads((out / "options.json").read_text())["pairs"]["class_share"] == 1.0
+        assert read_checkpoint(out / "model.safetensors")[2]["step"] == "2"
+
     @pytest.mark.parametrize("case", ["missing", "empty"])
     def test_bad_photo_folder(self, run_sscn, tmp_path, case):
         folder = tmp_path / "photos"
