@@ -42,7 +42,7 @@ def _inputs(data_dir) -> dict:
     pil = Image.open(path).convert("RGB")
     array = np.asarray(pil)
     return {"PIL": pil, "path": path, "str": str(path), "uint8 array": array,
-            "float array": array.astype(np.float32) / np.float32(255.0),          # as the engine scales uint8
+            "float array": array.astype(np.float32) / np.float32(255.0),
             "RGBA array": np.dstack([array, np.full_like(array[..., 0], 7)]),      # alpha ignored
             "tensor": torch.from_numpy(array.copy()).permute(2, 0, 1)}
 
@@ -61,7 +61,11 @@ def test_every_input_kind_gives_the_same_pixels_in_its_own_type(engine, referenc
         assert isinstance(result.rgb, torch.Tensor) and result.rgb.shape[0] == 3
         pixels = result.rgb.permute(1, 2, 0).numpy()
     assert type(result.rgb_stage1) is type(result.rgb)
-    assert np.array_equal(pixels, expected.permute(1, 2, 0).numpy())
+    if kind == "float array":   # L from float RGB, not uint8's float64 tables (1e-5 apart): a level at most
+        difference = np.abs(pixels.astype(int) - expected.permute(1, 2, 0).numpy())
+        assert difference.max() <= 1 and (difference == 0).mean() > 0.99
+    else:
+        assert np.array_equal(pixels, expected.permute(1, 2, 0).numpy())
 
 
 def test_gray_and_sixteen_bit_arrays(engine, reference, data_dir):
