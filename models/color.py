@@ -78,14 +78,19 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB (*, 3, H, W) in [0, 1] -> L (*, 1, H, W): channel 0 of `rgb_to_lab`, at a third of the cost."""
     _check(rgb)
     y = torch.einsum("j,...jhw->...hw", _constant(_XYZ_FROM_RGB, rgb)[1], srgb_to_linear(rgb))  # white Y is 1
-    return (116.0 * _f(y) - 16.0).unsqueeze(-3)
+    return _lightness_of_luminance(y).unsqueeze(-3)
+
+
+def _lightness_of_luminance(y: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] of the relative luminance Y (white = 1)."""
+    return 116.0 * _f(y) - 16.0
 
 
 @functools.lru_cache(maxsize=None)
 def _byte_tables() -> tuple[torch.Tensor, torch.Tensor]:
     """For the 256 byte values v: linear light of v/255 (sRGB decoding), and L of the grey (v, v, v)."""
     linear = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)
-    grey_lightness = 116.0 * _f(linear * _XYZ_FROM_RGB[1].sum()) - 16.0     # the Y row sums to 1 (white)
+    grey_lightness = _lightness_of_luminance(linear * _XYZ_FROM_RGB[1].sum())     # the Y row sums to 1 (white)
     return linear.float(), grey_lightness.float()
 
 
@@ -113,7 +118,7 @@ def bytes_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
         return look_up(lightness_of, 0).unsqueeze(-3)
     weights = _XYZ_FROM_RGB[1].tolist()
     y = sum(weight * look_up(linear_of, channel) for channel, weight in enumerate(weights))
-    return (116.0 * _f(y) - 16.0).unsqueeze(-3)
+    return _lightness_of_luminance(y).unsqueeze(-3)
 
 
 def lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:

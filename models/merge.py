@@ -35,9 +35,9 @@ def lightness(image: torch.Tensor) -> torch.Tensor:
     result = torch.empty(1, 1, height, width, device=image.device)
     rows = max(1, MERGE_PIXELS[image.device.type] // width)
     for top in range(0, height, rows):
-        band = image[None, :, top:top + rows]                                          # (1, C, h, W)
+        band = image[:, top:top + rows]                                                # (C, h, W)
         result[..., top:top + rows, :] = (bytes_to_lightness(band) if band.dtype == torch.uint8
-                                          else rgb_to_lightness(image_to_float(band[0])[None]))
+                                          else rgb_to_lightness(image_to_float(band)))
     return result
 
 
