@@ -153,13 +153,22 @@ def lab_to_rgb_keep_lightness(lab: torch.Tensor, steps: int = 12) -> torch.Tenso
     """
     with torch.no_grad():
         linear = lab_to_linear_rgb(lab)
-        outside = ((linear < 0) | (linear > 1)).any(dim=-3)                      # (*, H, W)
+        outside = out_of_gamut(linear)                                          # (*, H, W)
         if lab.device.type != "cpu":
             linear = torch.where(outside.unsqueeze(-3), pull_into_gamut(lab, steps), linear)
         elif outside.any():
-            pixels = lab.movedim(-3, -1)[outside].T[:, :, None]                 # (3, n, 1): one small image
-            linear.movedim(-3, -1)[outside] = pull_into_gamut(pixels, steps)[:, :, 0].T   # through the view
+            linear.movedim(-3, -1)[outside] = pull_pixels_into_gamut(lab.movedim(-3, -1)[outside], steps)
         return linear_to_srgb(linear.clamp(0.0, 1.0))
+
+
+def out_of_gamut(linear: torch.Tensor) -> torch.Tensor:
+    """Which pixels (*, H, W) of linear RGB (*, 3, H, W) lie outside the sRGB gamut."""
+    return ((linear < 0) | (linear > 1)).any(dim=-3)
+
+
+def pull_pixels_into_gamut(lab: torch.Tensor, steps: int = 12) -> torch.Tensor:
+    """`pull_into_gamut` of a list of Lab pixels (n, 3) -> their linear RGB (n, 3)."""
+    return pull_into_gamut(lab.T[:, :, None], steps)[:, :, 0].T                 # as one (3, n, 1) image
 
 
 def pull_into_gamut(lab: torch.Tensor, steps: int = 12) -> torch.Tensor:

@@ -11,7 +11,16 @@ import torch
 
 from sscn.images import image_to_float
 
-from .color import bytes_to_lightness, denormalize_ab, lab_to_rgb_keep_lightness, rgb_to_lightness
+from .color import (
+    bytes_to_lightness,
+    denormalize_ab,
+    lab_to_linear_rgb,
+    lab_to_rgb_keep_lightness,
+    linear_to_srgb,
+    out_of_gamut,
+    pull_pixels_into_gamut,
+    rgb_to_lightness,
+)
 from .upsample import AbUpsampler
 
 MERGE_PIXELS = {"cpu": 1 << 18, "cuda": 1 << 22}
@@ -41,6 +50,43 @@ def lightness(image: torch.Tensor) -> torch.Tensor:
     return result
 
 
+def to_bytes(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] -> uint8."""
+    return rgb.mul(255.0).round_().to(torch.uint8)
+
+
+class GamutPulls:
+    """The out-of-gamut pixels of a CPU merge, pulled into gamut (`pull_into_gamut`) a few thousand at once: its
+    twelve bisection steps cost about the same for 50 pixels as for 5000, so one call per band of rows (a dozen
+    per batch of video frames) spent more time in call overhead than in arithmetic. Memory stays bounded: the
+    pixels waiting are pulled as soon as they reach `MERGE_PIXELS`."""
+
+    def __init__(self, pixels: torch.Tensor) -> None:
+        self.pixels = pixels.view(-1, 3)                 # (G*H*W, 3) uint8 view of the merge's (G, H, W, 3)
+        self.height, self.width = pixels.shape[1:3]
+        self.waiting: list[tuple[torch.Tensor, torch.Tensor]] = []       # (flat indices (n,), Lab (n, 3))
+        self.count = 0
+
+    def add(self, lab: torch.Tensor, outside: torch.Tensor, top: int) -> None:
+        """Out-of-gamut pixels `outside` (G, h, W) of the band of Lab (G, 3, h, W) that starts at row `top`."""
+        frame, row, column = outside.nonzero(as_tuple=True)
+        if not len(frame):
+            return
+        index = (frame * self.height + top + row) * self.width + column
+        self.waiting.append((index, lab.movedim(1, -1)[outside]))
+        self.count += len(index)
+        if self.count >= MERGE_PIXELS["cpu"]:
+            self.finish()
+
+    def finish(self) -> None:
+        """Pull the waiting pixels and write their bytes."""
+        if not self.waiting:
+            return
+        index, lab = (torch.cat(parts) for parts in zip(*self.waiting))
+        self.pixels[index] = to_bytes(linear_to_srgb(pull_pixels_into_gamut(lab).clamp(0.0, 1.0)))
+        self.waiting, self.count = [], 0
+
+
 def merge(lightness_full: list[torch.Tensor], l_work: torch.Tensor, ab_norm: torch.Tensor,
           upsample: str) -> list[torch.Tensor]:
     """Each target's full-resolution L (1, 1, H, W) with its predicted ab (B, 2, S, S) (the network's scaling)
@@ -59,11 +105,19 @@ def merge(lightness_full: list[torch.Tensor], l_work: torch.Tensor, ab_norm: tor
         upsampler = AbUpsampler(ab_work, l_work[indices], height, width, upsample)
         pixels = torch.empty(len(indices), height, width, 3, dtype=torch.uint8, device=device)
         rows = max(1, MERGE_PIXELS[device.type] // (len(indices) * width))
+        pulls = GamutPulls(pixels) if device.type == "cpu" else None
         for top in range(0, height, rows):
             band = slice(top, top + rows)
             l_band = l_full[..., band, :]                                                  # (G, 1, h, W)
-            rgb = lab_to_rgb_keep_lightness(torch.cat([l_band, upsampler.band(band, l_band)], dim=1))
-            pixels[:, band] = rgb.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)  # (G, h, W, 3)
+            lab = torch.cat([l_band, upsampler.band(band, l_band)], dim=1)                 # (G, 3, h, W)
+            if pulls is None:
+                pixels[:, band] = to_bytes(lab_to_rgb_keep_lightness(lab)).permute(0, 2, 3, 1)   # (G, h, W, 3)
+            else:           # the out-of-gamut pixels, clipped here, are redone by `pulls`
+                linear = lab_to_linear_rgb(lab)
+                pixels[:, band] = to_bytes(linear_to_srgb(linear.clamp(0.0, 1.0))).permute(0, 2, 3, 1)
+                pulls.add(lab, out_of_gamut(linear), top)
+        if pulls is not None:
+            pulls.finish()
         if device.type == "cuda":
             pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels, non_blocking=True)
         for index, image in zip(indices, pixels.permute(0, 3, 1, 2)):                      # (3, H, W) views

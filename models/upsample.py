@@ -65,9 +65,12 @@ class BilinearRows:
     per output row."""
 
     def __init__(self, maps: torch.Tensor, height: int, width: int) -> None:
-        low_height = maps.shape[-2]
-        wide = F.interpolate(maps, size=(low_height, width), mode="bilinear", align_corners=False)  # (B, C, h, W)
-        self.wide = wide.permute(2, 0, 1, 3).contiguous()          # (h, B, C, W): a row is one block of memory
+        batch, channels, low_height, low_width = maps.shape
+        # each source row widened as a 1-D signal, straight into the (h, B, C, W) layout: a row is one block of
+        # memory for the bands' gathers, and the wide maps need no permuted copy
+        rows = maps.permute(2, 0, 1, 3).reshape(1, low_height * batch * channels, low_width)
+        wide = F.interpolate(rows, size=width, mode="linear", align_corners=False)           # (1, h*B*C, W)
+        self.wide = wide.view(low_height, batch, channels, width)                            # (h, B, C, W)
         source = ((torch.arange(height, device=maps.device, dtype=torch.float32) + 0.5)
                   * (low_height / height) - 0.5).clamp(min=0.0)                 # (H,) source row of each row
         self.upper = source.long()
@@ -93,6 +96,7 @@ class AbUpsampler:
             raise ValueError(f"unknown upsampling {method!r}; choose one of {', '.join(UPSAMPLERS)}")
         self.guided = method == "guided" and (height > ab.shape[-2] or width > ab.shape[-1])
         if self.guided:
+            ab = ab.contiguous()        # the network's channels_last ab: the box filter's shifts run 2x faster so
             mean_a, mean_b = guided_filter_coefficients(guide / 100.0, ab)
             ab = torch.cat([mean_a / 100.0, mean_b], dim=1)     # (B, 4, S, S): slopes per unit of L, offsets
         self.rows = BilinearRows(ab, height, width)

@@ -12,7 +12,8 @@ from PIL import Image
 from sscn.models import Colorizer, load_checkpoint
 from sscn.models import colorizer as colorizer_module
 from sscn.models import merge, runtime
-from sscn.models.color import rgb_to_lab
+from sscn.models.color import denormalize_ab, lab_to_linear_rgb, lab_to_rgb_keep_lightness, out_of_gamut, rgb_to_lab
+from sscn.models.upsample import upsample_ab
 
 
 def _read(path) -> torch.Tensor:
@@ -183,6 +184,20 @@ def test_merge_in_row_bands_is_seamless(colorizer, photos, monkeypatch):
     monkeypatch.setitem(merge.MERGE_PIXELS, "cpu", 7 * photos[1].shape[-1])     # bands of 7 rows
     [banded] = colorizer.colorize([photos[1]])
     torch.testing.assert_close(banded.rgb, whole.rgb, atol=0, rtol=0)         # no seams
+
+
+def test_merge_pulls_out_of_gamut_pixels_as_lab_to_rgb_keep_lightness(monkeypatch):
+    # saturated ab: many pixels out of gamut, pulled in batches across bands of 3 rows (flushed every 3 rows' worth)
+    generator = torch.Generator().manual_seed(0)
+    lightness = torch.rand(1, 1, 40, 50, generator=generator) * 100
+    l_work = torch.nn.functional.interpolate(lightness, size=(16, 16), mode="bilinear", antialias=True)
+    ab_norm = torch.randn(1, 2, 16, 16, generator=generator) * 0.6
+    lab = torch.cat([lightness, upsample_ab(denormalize_ab(ab_norm), l_work, lightness, "bilinear")], dim=1)
+    assert out_of_gamut(lab_to_linear_rgb(lab)).float().mean() > 0.2
+    monkeypatch.setitem(merge.MERGE_PIXELS, "cpu", 3 * 50)
+    [rgb] = merge.merge([lightness], l_work, ab_norm, "bilinear")
+    expected = merge.to_bytes(lab_to_rgb_keep_lightness(lab))[0]
+    torch.testing.assert_close(rgb, expected, atol=0, rtol=0)
 
 
 def test_palette_reference(tiny_weights, photos):
