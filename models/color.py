@@ -65,6 +65,35 @@ def linear_to_srgb(rgb: torch.Tensor) -> torch.Tensor:
     return torch.where(rgb > 0.0031308, 1.055 * rgb.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, rgb * 12.92)
 
 
+SRGB_BYTE_CELLS = 4096      # table cells over linear [0, 1]: each holds at most one byte boundary (see below)
+
+
+@functools.cache
+def _srgb_byte_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """For the SRGB_BYTE_CELLS + 1 cells of width 1/4096 over linear light: the sRGB byte at each cell's lower
+    edge, and the linear value at which the next byte starts (inside the cell, or beyond it). The boundaries are
+    the linear light of the byte midpoints (v + 0.5) / 255, in float64; the closest two, near black, are
+    1 / (12.92 * 255) = 3.0e-4 apart, more than a cell, so no cell holds two."""
+    boundaries = srgb_to_linear((torch.arange(255, dtype=torch.float64) + 0.5) / 255.0)           # (255,)
+    edges = torch.arange(SRGB_BYTE_CELLS + 1, dtype=torch.float64) / SRGB_BYTE_CELLS
+    byte_at_edge = torch.searchsorted(boundaries, edges, right=True)                                # (cells,)
+    next_boundary = torch.cat([boundaries, torch.tensor([2.0], dtype=torch.float64)])[byte_at_edge]
+    rounded = next_boundary.float()     # rounded up to a float32, so that x >= it exactly when x >= the boundary
+    rounded = torch.where(rounded.double() < next_boundary, torch.nextafter(rounded, torch.tensor(2.0)), rounded)
+    return byte_at_edge.to(torch.uint8), rounded
+
+
+def linear_to_srgb_bytes(linear: torch.Tensor) -> torch.Tensor:
+    """Linear light (any shape, taken as float32, clipped to [0, 1]) -> its sRGB encoding as uint8, rounded to
+    the nearest byte: `round(255 * linear_to_srgb(x))`, from two small tables and one comparison per value
+    (about twice as fast on the CPU as the power and the rounding), exact against float64 boundaries."""
+    byte_at_edge, next_boundary = (_constant_on(table, linear.device, table.dtype) for table in _srgb_byte_tables())
+    values = linear.float().clamp(0.0, 1.0).reshape(-1)
+    cell = values.mul(SRGB_BYTE_CELLS).int()
+    result = byte_at_edge.index_select(0, cell) + (values >= next_boundary.index_select(0, cell)).to(torch.uint8)
+    return result.view(linear.shape)
+
+
 def _f(t: torch.Tensor) -> torch.Tensor:
     """The CIE Lab companding function of XYZ / white."""
     eps = 0.008856

@@ -16,7 +16,7 @@ from .color import (
     denormalize_ab,
     lab_to_linear_rgb,
     lab_to_rgb_keep_lightness,
-    linear_to_srgb,
+    linear_to_srgb_bytes,
     out_of_gamut,
     pull_pixels_into_gamut,
     rgb_to_lightness,
@@ -83,7 +83,7 @@ class GamutPulls:
         if not self.waiting:
             return
         index, lab = (torch.cat(parts) for parts in zip(*self.waiting))
-        self.pixels[index] = to_bytes(linear_to_srgb(pull_pixels_into_gamut(lab).clamp(0.0, 1.0)))
+        self.pixels[index] = linear_to_srgb_bytes(pull_pixels_into_gamut(lab))
         self.waiting, self.count = [], 0
 
 
@@ -114,7 +114,7 @@ def merge(lightness_full: list[torch.Tensor], l_work: torch.Tensor, ab_norm: tor
                 pixels[:, band] = to_bytes(lab_to_rgb_keep_lightness(lab)).permute(0, 2, 3, 1)   # (G, h, W, 3)
             else:           # the out-of-gamut pixels, clipped here, are redone by `pulls`
                 linear = lab_to_linear_rgb(lab)
-                pixels[:, band] = to_bytes(linear_to_srgb(linear.clamp(0.0, 1.0))).permute(0, 2, 3, 1)
+                pixels[:, band] = linear_to_srgb_bytes(linear).permute(0, 2, 3, 1)
                 pulls.add(lab, out_of_gamut(linear), top)
         if pulls is not None:
             pulls.finish()

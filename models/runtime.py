@@ -6,6 +6,8 @@ import contextlib
 import copy
 
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .sscn import SSCN
 
@@ -65,11 +67,27 @@ def prepare_model(model: SSCN, device: torch.device, precision: str) -> SSCN:
     """`model` on `device`, in eval mode and laid out for inference at `precision`: channels_last on CUDA, and on
     the CPU in bf16 its weights converted to bf16 once (autocast would convert them at every call) and
     channels_last (oneDNN's bf16 kernels work in that layout). A CPU conversion works on a copy: the caller's
-    model keeps its dtype (`sscn bench` times fp32 and bf16 engines around one model)."""
+    model keeps its dtype (`sscn bench` times fp32 and bf16 engines around one model), and that copy has its
+    BatchNorms folded into their convolutions (`fold_batch_norms`)."""
     if device.type == "cpu" and precision == "bf16":
-        return copy.deepcopy(model).eval().to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+        folded = fold_batch_norms(copy.deepcopy(model).eval())
+        return folded.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
     model = model.to(device).eval()
     return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """`model` (in eval mode) with every BatchNorm2d that directly follows a Conv2d in an nn.Sequential folded
+    into that convolution's weights and bias, and replaced by an identity: E's 49 normalisations cost a pass over
+    their feature maps each (about 4 % of a bf16 forward on the CPU), and a bias costs the convolution nothing.
+    In place; for inference only (the statistics and the affine are baked in)."""
+    for sequence in [module for module in model.modules() if isinstance(module, nn.Sequential)]:
+        for index in range(len(sequence) - 1):
+            conv, norm = sequence[index], sequence[index + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                sequence[index] = fuse_conv_bn_eval(conv, norm)
+                sequence[index + 1] = nn.Identity()
+    return model
 
 
 def working_size(size: int) -> int:

@@ -12,7 +12,8 @@ from skimage.color import lab2rgb, rgb2lab
 
 from sscn.models.color import (
     ab_bin_centers, ab_to_bin, bytes_to_lightness, lab_to_linear_rgb, lab_to_rgb, lab_to_rgb_keep_lightness,
-    linear_to_srgb, network_lab_to_rgb, pull_into_gamut, rgb_to_lab, rgb_to_lightness, rgb_to_network_lab,
+    linear_to_srgb, linear_to_srgb_bytes, network_lab_to_rgb, pull_into_gamut, rgb_to_lab, rgb_to_lightness,
+    rgb_to_network_lab, srgb_to_linear,
 )
 from sscn.models.merge import lightness as merge_lightness
 
@@ -186,6 +187,23 @@ class TestLabToRgb:
         lab = torch.tensor([60.0, 10.0, 15.0], dtype=torch.float64).view(1, 3, 1, 1).repeat(1, 1, 2, 2)
         lab = (lab + torch.rand_like(lab)).requires_grad_()
         assert torch.autograd.gradcheck(lab_to_rgb, (lab,))
+
+
+class TestLinearToSrgbBytes:
+    def test_every_byte_boundary_against_float64(self):
+        # float32 values on both sides of each byte's boundary, and a sweep with values outside [0, 1]
+        boundaries = srgb_to_linear((torch.arange(255, dtype=torch.float64) + 0.5) / 255.0).float()
+        around = torch.cat([torch.nextafter(boundaries, torch.tensor(0.0)), boundaries,
+                            torch.nextafter(boundaries, torch.tensor(1.0)), torch.linspace(-0.5, 1.5, 100_001)])
+        expected = (linear_to_srgb(around.double().clamp(0.0, 1.0)) * 255).round().to(torch.uint8)
+        torch.testing.assert_close(linear_to_srgb_bytes(around), expected, atol=0, rtol=0)
+
+    def test_shape_and_the_float_path(self, photos):
+        linear = srgb_to_linear(photos[0].float()) * 1.1 - 0.05                # some values outside [0, 1]
+        result = linear_to_srgb_bytes(linear)
+        assert result.shape == linear.shape and result.dtype == torch.uint8
+        rounded = (linear_to_srgb(linear.clamp(0.0, 1.0)) * 255).round().to(torch.uint8)
+        assert (result.int() - rounded.int()).abs().max() <= 1     # float32 powers straddle a boundary now and then
 
 
 class TestLabToRgbKeepLightness:

@@ -1,6 +1,7 @@
 """`Colorizer`, the inference engine: any input size, L kept, reference encoded once, seeded selection."""
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -276,6 +277,26 @@ def test_cpu_bf16_converts_weights_once_on_a_copy(tiny_weights):
     assert conv.weight.dtype == torch.bfloat16 and conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())     # the caller's is kept
     assert Colorizer(model=model, device="cpu", precision="fp32", size=64).model is model
+    # E's BatchNorms folded into the copy's convolutions, the caller's left as they were
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in engine.model.modules())
+    assert any(isinstance(module, torch.nn.BatchNorm2d) for module in model.modules())
+
+
+def test_folded_batch_norms_give_the_same_encoding(tiny_weights):
+    model = load_checkpoint(tiny_weights).eval()
+    with torch.no_grad():   # give the normalisations statistics and affines far from the identity
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                for tensor in (module.running_mean, module.weight, module.bias):
+                    tensor.normal_(0.0, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    folded = runtime.fold_batch_norms(copy.deepcopy(model))
+    rgb = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, result = model.encoder(rgb), folded.encoder(rgb)
+    for level, folded_level in zip(expected.levels, result.levels):
+        torch.testing.assert_close(folded_level, level, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(result.style, expected.style, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
