@@ -263,7 +263,10 @@ class TestRealReferenceAugmentations:
                      appearance=0.0, violent_share=0.0, palette_share=0.0, paste_share=0.0)
         plain = make_pairs(photos, PairSettings(recolor_share=0.0, **still), generator(7))
         recolored = make_pairs(photos, PairSettings(recolor_share=1.0, **still), generator(7))
-        assert torch.allclose(recolored.reference, recolored.target, atol=1e-3)      # the same change on both
+        # the same change on both: equal but where a pixel sits on the gamut's edge in one and a hair outside it in
+        # the other; the pull's 1/4096 of ab there is up to a few thousandths in sRGB near black
+        difference = (recolored.reference - recolored.target).abs()
+        assert difference.max() < 5e-3 and difference.mean() < 1e-5
         assert (recolored.target - plain.target).abs().mean() > 0.01                   # and it is a change
 
     def test_pasted_rectangle_comes_from_the_donor(self):
