@@ -126,7 +126,7 @@ class Reference:
         if self.budget is None:
             return select(self.parts[0], k, r, [_seeded(seed) for seed in self.seeds])
         generator = _seeded(self.seeds[0])
-        if self.budget == "each":
+        if self.budget == "each" or len(self.parts) == 1:   # one reference: its own S(C), the budgets agree
             return pool_encodings([select(part, k, r, [generator]) for part in self.parts])
         # one budget over all: S(C) from the pooled, unit-range CAMs; the encoding keeps the references' own
         everything = self._dense()                                                        # every region of each

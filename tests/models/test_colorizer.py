@@ -270,16 +270,32 @@ def test_cuda_batch_waits_for_the_gpu_once(tiny_weights, photos):
         assert (result.rgb.int() - expected.rgb.int()).abs().float().mean() < 1.0
 
 
-def test_cpu_bf16_converts_weights_once_on_a_copy(tiny_weights):
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_cpu_engine_is_a_channels_last_copy_converted_once(tiny_weights, precision, dtype):
     model = load_checkpoint(tiny_weights)
-    engine = Colorizer(model=model, device="cpu", precision="bf16", size=64)
+    engine = Colorizer(model=model, device="cpu", precision=precision, size=64)
+    assert engine.model is not model
     conv = next(module for module in engine.model.modules() if isinstance(module, torch.nn.Conv2d))
-    assert conv.weight.dtype == torch.bfloat16 and conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())     # the caller's is kept
-    assert Colorizer(model=model, device="cpu", precision="fp32", size=64).model is model
+    assert conv.weight.dtype == dtype and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert (engine.input_dtype, engine.memory_format) == (dtype, torch.channels_last)
+    first = next(module for module in model.modules() if isinstance(module, torch.nn.Conv2d))
+    assert first.weight.dtype == torch.float32 and first.weight.is_contiguous()              # the caller's is kept
     # E's BatchNorms folded into the copy's convolutions, the caller's left as they were
     assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in engine.model.modules())
     assert any(isinstance(module, torch.nn.BatchNorm2d) for module in model.modules())
+
+
+def test_cpu_fp32_engine_matches_the_model_as_loaded(tiny_weights, photos):
+    """The folded channels_last fp32 engine computes what the NCHW model with its BatchNorms computes."""
+    model = load_checkpoint(tiny_weights).eval()
+    engine = Colorizer(model=model, device="cpu", precision="fp32", size=64)
+    reference = engine._reference_rgb(photos[1])
+    lightness = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.inference_mode():
+        expected = model(lightness, reference.contiguous(), dense=True)
+        result = engine.model(lightness.contiguous(memory_format=torch.channels_last), reference, dense=True)
+    torch.testing.assert_close(result.ab, expected.ab, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(result.ab_coarse, expected.ab_coarse, atol=1e-4, rtol=1e-4)
 
 
 def test_folded_batch_norms_give_the_same_encoding(tiny_weights):
