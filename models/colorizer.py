@@ -14,6 +14,8 @@ back in its target's own type.
 """
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -88,8 +90,10 @@ class Colorizer:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.size = working_size(size)
-        self.model = prepare_model(model if model is not None else load_checkpoint(weights or default_weights_path()),
-                                   self.device, self.precision)
+        # a model passed in is copied: the caller's keeps its dtype, layout and device (`sscn bench` times fp32
+        # and bf16 engines around one model)
+        network = load_checkpoint(weights or default_weights_path()) if model is None else copy.deepcopy(model)
+        self.model = prepare_model(network, self.device, self.precision)
         self.input_dtype, self.memory_format = input_layout(self.device, self.precision)
         self.k = self.model.config.k if k is None else k
         self.r = self.model.config.r if r is None else r
