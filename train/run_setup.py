@@ -129,14 +129,14 @@ def build_model(options: TrainOptions) -> SSCN:
 
 def build_teacher(model: SSCN, device: torch.device, precision: str) -> EffNetLite0Encoder | None:
     """Frozen ImageNet EfficientNet-Lite0: its class scores are the distillation target of the CAM classifier.
-    Under bf16 it is stored in bf16 and channels_last once, so autocast casts none of its weights per step."""
+    Stored channels_last, as the network, and under bf16 in bf16 once, so autocast casts none of its weights per
+    step."""
     if model.config.encoder != "effnet-lite0":
         return None
     teacher = EffNetLite0Encoder(model.config, style_dim=1)
     teacher.load_imagenet(load_lite0_imagenet_state())
-    if precision == "bf16":
-        teacher = teacher.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
-    return teacher.to(device).eval().requires_grad_(False)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return teacher.to(device, dtype, memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
 def freeze_encoder_backbone(model: SSCN) -> None:

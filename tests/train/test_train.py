@@ -57,7 +57,8 @@ def test_bf16_training_keeps_fp32_master_weights_and_tracks_fp32(data_dir, tmp_p
         trainer = Trainer(tiny_options(data_dir, tmp_path / precision, precision=precision, size=64))
         losses[precision] = [float(trainer.train_step(*trainer.source.next())["loss"]) for _ in range(3)]
         assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
-        assert trainer.channels_last == (precision == "bf16")
+        conv = next(module for module in trainer.model.modules() if isinstance(module, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)       # both precisions
         trainer.close()
     for fp32, bf16 in zip(losses["fp32"], losses["bf16"]):
         assert bf16 == pytest.approx(fp32, rel=0.05), losses
