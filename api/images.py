@@ -148,10 +148,17 @@ def image_to_float(image: torch.Tensor) -> torch.Tensor:
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
+def float_to_bytes(rgb: torch.Tensor) -> torch.Tensor:
+    """A float image in [0, 1] (values outside it clipped) -> uint8 of the same shape, each value at its nearest
+    level: the 8-bit image a user saves."""
+    return rgb.float().clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+
+
 def to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """(3, H, W) uint8, or float in [0, 1], -> (H, W, 3) uint8 array (a view of channels-last uint8 input)."""
+    """(3, H, W) uint8, or float in [0, 1], on the CPU -> (H, W, 3) uint8 array (a view of channels-last uint8
+    input)."""
     if rgb.dtype != torch.uint8:
-        rgb = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        rgb = float_to_bytes(rgb)
     return rgb.permute(1, 2, 0).contiguous().numpy()
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from sscn.images import to_uint8
 from sscn.models.color import rgb_to_lab
 from sscn.models.outputs import atomic_write
 from sscn.models.palette import dominant_colors, swatch_images
@@ -258,7 +259,6 @@ def save_sheet(path: Path, rows: list[SheetRow], methods: list[str]) -> None:
             fitted = (max(1, round(tile.shape[-2] * scale)), max(1, round(tile.shape[-1] * scale)))
             tile = F.interpolate(tile[None].float(), size=fitted, mode="bilinear", align_corners=False,
                                  antialias=True)[0]
-            pixels = (tile.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).contiguous().numpy()
-            sheet.paste(Image.fromarray(pixels), (column * tile_w + (tile_w - fitted[1]) // 2,
+            sheet.paste(Image.fromarray(to_uint8(tile)), (column * tile_w + (tile_w - fitted[1]) // 2,
                                                   top + caption + (tile_h - fitted[0]) // 2))
     atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from sscn.images import image_to_float
+from sscn.images import float_to_bytes, image_to_float
 from sscn.models.color import rgb_to_lab
 
 from .evaluate import SheetRow, protocol, sheet_row
@@ -57,7 +57,7 @@ def resize_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
     scale = size / min(height, width)
     resized = F.interpolate(rgb[None], size=(max(1, round(height * scale)), max(1, round(width * scale))),
                             mode="bilinear", align_corners=False, antialias=True)[0]
-    return resized.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+    return float_to_bytes(resized)
 
 
 @dataclass

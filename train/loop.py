@@ -243,6 +243,7 @@ class Trainer:
             photos = self.val_photos[start:start + self.options.batch_size].to(self.device)
             pair = make_pairs(photos, settings, generator)
             l_norm, _ = rgb_to_network_lab(pair.target)
+            l_norm = l_norm.to(memory_format=torch.channels_last)       # as in train_step
             with autocast(self.device, self.precision):
                 output = self.model(l_norm, pair.reference, k=self.options.k, r=self.options.r,
                                     generator=torch.Generator().manual_seed(0))

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from sscn.images import to_uint8
 from sscn.models.checkpoint import load_checkpoint
 from sscn.models.config import get_config
 from sscn.models.encoder import EffNetLite0Encoder, load_lite0_imagenet_state
@@ -160,6 +161,6 @@ def save_preview(path: Path, gray: torch.Tensor, reference: torch.Tensor, stage1
 
     columns = [gray, reference, stage1, stage2, truth]
     grid = torch.cat([torch.cat([c[i] for c in columns], dim=2) for i in range(min(rows, truth.shape[0]))], dim=1)
-    pixels = (grid.float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()   # (rows*S, 5*S, 3)
+    pixels = to_uint8(grid.cpu())                                                              # (rows*S, 5*S, 3)
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from sscn.cli.images import output_format, write_image
-from sscn.images import ImageError, read_image, to_uint8
+from sscn.images import ImageError, float_to_bytes, read_image, to_uint8
 
 
 @pytest.fixture
@@ -164,6 +164,16 @@ class TestWrite:
     def test_to_uint8_clamps(self):
         rgb = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5]).view(1, 1, 5).expand(3, 1, 5)
         assert to_uint8(rgb)[0, :, 0].tolist() == [0, 0, 128, 255, 255]
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+    def test_float_to_bytes_is_the_nearest_level(self, dtype):
+        values = torch.rand(4, 7, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1.4 - 0.2
+        expected = np.rint(np.clip(values.to(dtype).double().numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
+        result = float_to_bytes(values.to(dtype))
+        assert result.dtype == torch.uint8 and result.shape == values.shape
+        # float32 rounding of x * 255 may land on the other side of a half only within 1e-4 of it
+        assert np.abs(result.numpy().astype(int) - expected).max() <= 1
+        assert (result.numpy() == expected).mean() > 0.999
 
 
 def test_colorize_evaluate_and_train_see_the_same_photos(tmp_path, data_dir):
