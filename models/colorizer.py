@@ -15,7 +15,6 @@ back in its target's own type.
 from __future__ import annotations
 
 import copy
-
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence

@@ -36,7 +36,7 @@ from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_see
 from .losses import sscn_loss
 from .metrics import psnr
 from .mixed import Bf16Compute
-from .pairs import PairSettings, make_pairs
+from .pairs import PairSettings, TrainingPair, make_pairs
 from .run_setup import (TrainOptions, build_model, build_teacher, check_options, freeze_encoder_backbone, load_state,
                         lr_factor, pick_device, save_preview, setup_distributed)
 
@@ -51,6 +51,16 @@ class LastBatch:
     reference: torch.Tensor   # (B, 3, S, S) in [0, 1]
     output: SSCNOutput
     truth: torch.Tensor       # (B, 3, S, S) in [0, 1]
+
+
+def network_inputs(pair: TrainingPair) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The target's L scaled to [-1, 1] (B, 1, S, S), its true ab (B, 2, S, S) and the reference (B, 3, S, S),
+    L and the reference laid out channels_last as the network is. L by .to, not .contiguous: a 1-channel tensor
+    counts as channels_last already, and torch.cat of it with channels_last features would fall back to NCHW
+    (a layout copy at every convolution after it)."""
+    l_norm, ab_true = rgb_to_network_lab(pair.target)
+    return (l_norm.to(memory_format=torch.channels_last), ab_true,
+            pair.reference.contiguous(memory_format=torch.channels_last))
 
 
 class Trainer:
@@ -175,12 +185,7 @@ class Trainer:
         another photo of each one's class). Returns the detached loss terms as 0-dim device tensors (no
         synchronisation here)."""
         pair = make_pairs(photos, self.pair_settings, self.pair_rng, partners)
-        l_norm, ab_true = rgb_to_network_lab(pair.target)
-        reference = pair.reference
-        # .to, not .contiguous: a 1-channel tensor counts as channels_last already, and torch.cat of it with
-        # channels_last features would fall back to NCHW (a layout copy at every convolution after it)
-        l_norm = l_norm.to(memory_format=torch.channels_last)
-        reference = reference.contiguous(memory_format=torch.channels_last)
+        l_norm, ab_true, reference = network_inputs(pair)
         with autocast(self.device, self.precision):
             # The reference image goes through the (DDP-wrapped) forward, which encodes it: one forward per step.
             output = self.network(l_norm, reference, with_bins=True, k=self.options.k, r=self.options.r,
@@ -242,10 +247,9 @@ class Trainer:
         for start in range(0, len(self.val_photos), self.options.batch_size):
             photos = self.val_photos[start:start + self.options.batch_size].to(self.device)
             pair = make_pairs(photos, settings, generator)
-            l_norm, _ = rgb_to_network_lab(pair.target)
-            l_norm = l_norm.to(memory_format=torch.channels_last)       # as in train_step
+            l_norm, _, reference = network_inputs(pair)
             with autocast(self.device, self.precision):
-                output = self.model(l_norm, pair.reference, k=self.options.k, r=self.options.r,
+                output = self.model(l_norm, reference, k=self.options.k, r=self.options.r,
                                     generator=torch.Generator().manual_seed(0))
             scores.append(psnr(network_lab_to_rgb(l_norm, output.ab.float()), pair.target))
         self.train_mode()
