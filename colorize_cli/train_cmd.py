@@ -22,6 +22,10 @@ def train(
     encoder: Annotated[Optional[str], typer.Option(
         "--encoder", help=f"Override the config's encoder: {choices(ENCODERS)}.")] = None,
     steps: int = typer.Option(10000, help="Optimiser steps."),
+    time_limit: Annotated[Optional[str], typer.Option(
+        "--time-limit", metavar="DURATION",
+        help="Stop after this much training time, e.g. 45m, 8h or 1h30m (a bare number is minutes), counted over "
+             "--resume; the learning rate's decay ends at the limit or at --steps, whichever comes first.")] = None,
     batch_size: int = typer.Option(8, help="Pairs per step (per process under torchrun)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate (paper: 1e-4)."),
     warmup: int = typer.Option(200, help="Linear warm-up steps, then cosine decay (at most a fifth of --steps)."),
@@ -61,9 +65,12 @@ def train(
 
       sscn train photos/train --out runs/base --resume
 
+      sscn train photos/train --out runs/night --steps 1000000 --time-limit 8h
+
       torchrun --nproc_per_node 8 -m sscn train photos/train -o runs/base
     """
     with reported_errors(debug):
+        from sscn.train.budget import parse_duration
         from sscn.train.loop import Trainer
         from sscn.train.run_setup import TrainOptions
         from sscn.train.pairs import PairSettings
@@ -71,6 +78,7 @@ def train(
         from .settings import check_seed
 
         check_seed(seed)
+        time_limit_s = None if time_limit is None else parse_duration(time_limit)
         for name, share in (("--recolor-share", recolor_share), ("--paste-share", paste_share),
                             ("--class-share", class_share)):
             if not 0.0 <= share <= 1.0:
@@ -83,7 +91,7 @@ def train(
             resume=resume, device=device, seed=seed, compile=compile, precision=precision,
             freeze_encoder=freeze_encoder,
             workers=workers, log_every=log_every, preview_every=preview_every, val_every=val_every,
-            checkpoint_every=checkpoint_every,
+            checkpoint_every=checkpoint_every, time_limit=time_limit_s,
             pairs=PairSettings(recolor_share=recolor_share, paste_share=paste_share, class_share=class_share),
         )
         trainer = Trainer(options)
@@ -136,4 +144,8 @@ def _run_with_progress(trainer) -> None:
                 progress.update(task, completed=step, **info)
 
             trainer.run(update)
-    console.print(f"trained to step {trainer.step}; weights in {trainer.out / 'model.safetensors'}")
+    stopped = ""
+    if trainer.stopped_by_time:
+        from sscn.train.budget import format_duration
+        stopped = f" (the time limit: {format_duration(trainer.budget.spent())} of training)"
+    console.print(f"trained to step {trainer.step}{stopped}; weights in {trainer.out / 'model.safetensors'}")

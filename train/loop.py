@@ -32,6 +32,7 @@ from sscn.models.outputs import atomic_write, check_output, remove_stale_parts
 from sscn.models.runtime import autocast, resolve_device, resolve_precision
 from sscn.models.sscn import SSCNOutput
 
+from .budget import TimeBudget, format_duration
 from .data import PhotoFolder, PhotoSource, find_photos, load_square, stream_seed
 from .losses import sscn_loss
 from .metrics import psnr
@@ -78,6 +79,12 @@ class Trainer:
             raise ValueError(f"{self.out}: already holds a run (last.pt); pass --resume to continue it "
                              "or choose another --out")
         state = load_state(state_path) if options.resume else None
+        self.budget = TimeBudget(options.time_limit, float(state.get("trained_seconds", 0.0)) if state else 0.0)
+        if self.budget.fraction(self.budget.spent_before) >= 1.0:
+            raise ValueError(f"{state_path}: the run has trained for {format_duration(self.budget.spent_before)}, "
+                             f"its whole --time-limit; pass a longer one to continue it")
+        self.time_progress = self.budget.fraction(self.budget.spent_before)   # the schedule's share of the time
+        self.stopped_by_time = False
 
         self.ddp = setup_distributed(resolve_device(options.device).type)
         self.device = pick_device(options.device, self.ddp)
@@ -108,7 +115,7 @@ class Trainer:
                                           fused=self.device.type == "cuda")    # one kernel, step count on the GPU
         warmup = min(options.warmup, options.steps // 5)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, warmup, options.steps))
+            self.optimizer, lambda step: lr_factor(step, warmup, options.steps, self.time_progress))
         self.pair_rng = torch.Generator(device=self.device).manual_seed(
             stream_seed(options.seed, self.ddp.rank, PAIR_STREAM))
         self.select_rng = torch.Generator().manual_seed(stream_seed(options.seed, self.ddp.rank, SELECT_STREAM))
@@ -173,7 +180,7 @@ class Trainer:
             self.mixed.buffers_to_master()
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "step": self.step, "rng": rng,
-                 "config": self.config.to_json()}
+                 "trained_seconds": self.budget.spent(), "config": self.config.to_json()}
         atomic_write(self._state_path(), lambda tmp: torch.save(state, tmp))
         save_checkpoint(self.model, self.out / "model.safetensors",
                         extra_metadata={"step": str(self.step), "trained_on": str(self.options.data)})
@@ -289,20 +296,22 @@ class Trainer:
             atomic_write(self.out / "options.json", lambda tmp: Path(tmp).write_text(text))
         metrics = self._open_metrics() if self.ddp.main else None
         started, images_since = time.perf_counter(), 0
+        self.budget.start()
         try:
             while self.step < options.steps:
                 photos, labels, partners = self.source.next()
                 self._accumulate(self.train_step(photos, labels, partners))
                 self.step += 1
                 images_since += photos.shape[0] * self.ddp.world
-                last = self.step == options.steps
+                self.stopped_by_time = self._track_time(self.step % options.log_every == 0)
+                last = self.step == options.steps or self.stopped_by_time
                 record = None
                 if self.step % options.log_every == 0 or last:
                     terms = self._mean_terms()              # every process takes part (all_reduce)
                     elapsed = time.perf_counter() - started
                     record = {"step": self.step, "lr": self.scheduler.get_last_lr()[0],
                               "images_per_s": images_since / max(elapsed, 1e-9), **terms,
-                              "psnr_stage2": self.batch_psnr()}
+                              "psnr_stage2": self.batch_psnr(), "trained_s": round(self.budget.spent(), 1)}
                     started, images_since = time.perf_counter(), 0
                 if self.ddp.main:
                     if self.val_photos is not None and (self.step % options.val_every == 0 or last):
@@ -318,10 +327,26 @@ class Trainer:
                     self.save_state()
                 if progress_callback is not None and self.ddp.main:
                     progress_callback(self.step, record)
+                if last:
+                    break
         finally:
             if metrics is not None:
                 metrics.close()
         return history
+
+    def _track_time(self, logging_step: bool) -> bool:
+        """Move the schedule's time share on; True once the time budget is spent. A single process reads its clock
+        every step; under DDP every process takes rank 0's clock at logging steps (one broadcast), so that all of
+        them decay their learning rate alike and stop at the same step."""
+        if self.budget.limit is None:
+            return False
+        if self.ddp.world == 1:
+            self.time_progress = self.budget.fraction()
+        elif logging_step:
+            spent = torch.tensor([self.budget.spent()], dtype=torch.float64, device=self.device)
+            dist.broadcast(spent, src=0)
+            self.time_progress = self.budget.fraction(float(spent))
+        return self.time_progress >= 1.0
 
     def close(self) -> None:
         self.source.close()

@@ -51,6 +51,7 @@ class TrainOptions:
     checkpoint_every: int = 500
     loss_weights: LossWeights = field(default_factory=LossWeights)
     pairs: PairSettings | None = None    # pair augmentation; its size is always `size`
+    time_limit: float | None = None      # seconds of training over the whole run (--resume too); None: steps alone
 
 
 @dataclass
@@ -96,6 +97,8 @@ def check_options(options: TrainOptions) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if options.lr <= 0:
         raise ValueError(f"--lr {options.lr}: must be positive")
+    if options.time_limit is not None and not options.time_limit > 0:
+        raise ValueError(f"--time-limit {options.time_limit}: must be longer than zero")
     if options.precision not in TRAIN_PRECISIONS:
         raise ValueError(f"--precision {options.precision}: choose one of {', '.join(TRAIN_PRECISIONS)}")
 
@@ -146,11 +149,12 @@ def freeze_encoder_backbone(model: SSCN) -> None:
         param.requires_grad_(name.startswith("style_mlp."))
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 10 % of the base rate."""
+def lr_factor(step: int, warmup: int, total: int, time_progress: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 10 % of the base rate over the steps after the warm-up, or over the
+    time budget where `time_progress` (its share spent, train.budget) is further along."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_progress))
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 

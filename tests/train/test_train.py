@@ -199,7 +199,7 @@ def test_ddp_gloo_two_processes(class_folder, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "sscn", "train", str(class_folder), "--out", str(out), "--config", "tiny",
                "--steps", "3", "--batch-size", "2", "--size", "32", "--device", "cpu", "--workers", "0",
-               "--log-every", "1", "--checkpoint-every", "2", "--preview-every", "3"]
+               "--log-every", "1", "--checkpoint-every", "2", "--preview-every", "3", "--time-limit", "1h"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("trained to step 3") == 1              # only rank 0 reports
