@@ -37,12 +37,10 @@ sscn_ffmpeg() {
     "$(python3 -c 'from sscn.cli.video import ffmpeg_exe; print(ffmpeg_exe())')" "$@"
 }
 
-# On the device: the carried wheels, the repo itself on the path, and `sscn` as a function.
+# On the device: the carried wheels and the repo installed, `sscn` as a function (scripts/device_setup.sh), and a
+# folder of JPEGs. Not in a pipeline: its exports and the function must outlive it.
 setup_device() {
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+    source scripts/device_setup.sh
     # 2048 JPEGs of 256x256: centre crops of the val photos, flipped and shifted so the decoder sees new files
     python3 - .bench/photos /tmp/folder256 <<'PY'
 import sys
@@ -58,8 +56,6 @@ for index in range(2048):
     (ImageOps.mirror(crop) if index // len(photos) % 2 else crop).save(target / f"{index:04d}.jpg", quality=90)
 PY
 }
-
-sscn() { python3 -m sscn "$@"; }
 
 network() {   # $1: extra options; $2: report name; $3: batch sizes
     for batch in $3; do
@@ -84,7 +80,7 @@ case "${1:-}" in
     prepare)
         prepare ;;
     eager)
-        setup_device 2>&1 | tee "$OUT/setup.log"
+        setup_device > "$OUT/setup.log" 2>&1 && cat "$OUT/setup.log"
         python3 -m pytest -q -m cuda tests 2>&1 | tail -20 | tee "$OUT/cuda-tests.log" || true
         network "" eager "1 16 64 256"
         end_to_end "" eager
