@@ -90,7 +90,8 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, temp
     chunk = max(1, _ATTENTION_CHUNK_ELEMENTS // max(1, k.shape[2] * q.shape[0]))
     out = [F.scaled_dot_product_attention(q[:, :, s:s + chunk], k, v, scale=1.0 / temperature)
            for s in range(0, q.shape[2], chunk)]
-    return torch.cat(out, dim=2)[:, 0, :, :value_dim]
+    out = out[0] if len(out) == 1 else torch.cat(out, dim=2)    # one chunk (sparse attention): no copy
+    return out[:, 0, :, :value_dim]
 
 
 def _double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
