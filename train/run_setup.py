@@ -149,12 +149,19 @@ def freeze_encoder_backbone(model: SSCN) -> None:
         param.requires_grad_(name.startswith("style_mlp."))
 
 
+WARMUP_TIME_SHARE = 0.2    # under --time-limit the warm-up ends by this share of the time, and the cosine takes the rest
+
+
 def lr_factor(step: int, warmup: int, total: int, time_progress: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay to 10 % of the base rate over the steps after the warm-up, or over the
-    time budget where `time_progress` (its share spent, train.budget) is further along."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_progress))
+    """Linear warm-up, then cosine decay to 10 % of the base rate. By steps: `warmup` steps, then the cosine over the
+    rest of `total`. By time (`time_progress`: the share of a time budget spent, train.budget): the warm-up ends by
+    a fifth of the time at the latest and the cosine runs over the other four fifths. Whichever is further along
+    sets the rate; without a time budget (time_progress 0) the steps alone do."""
+    if step < warmup and time_progress < WARMUP_TIME_SHARE:
+        return max((step + 1) / warmup, time_progress / WARMUP_TIME_SHARE)
+    by_steps = (step - warmup) / max(1, total - warmup)
+    by_time = (time_progress - WARMUP_TIME_SHARE) / (1.0 - WARMUP_TIME_SHARE)
+    progress = min(1.0, max(by_steps, by_time, 0.0))
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 

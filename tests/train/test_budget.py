@@ -42,10 +42,13 @@ def test_budget_counts_earlier_processes():
 
 def test_schedule_follows_time_where_it_is_further_along():
     assert lr_factor(52, 4, 100, time_progress=0.0) == pytest.approx(0.55)       # the steps' cosine
-    assert lr_factor(52, 4, 100, time_progress=0.25) == pytest.approx(0.55)      # time behind the steps: no change
-    assert lr_factor(10, 4, 100, time_progress=0.5) == pytest.approx(0.55)       # time ahead: its own cosine
+    assert lr_factor(52, 4, 100, time_progress=0.3) == pytest.approx(0.55)       # time behind the steps: no change
+    assert lr_factor(10, 4, 100, time_progress=0.6) == pytest.approx(0.55)       # time ahead: half of its cosine
     assert lr_factor(10, 4, 100, time_progress=1.0) == pytest.approx(0.1)        # spent: the floor
-    assert lr_factor(2, 4, 100, time_progress=0.9) == 0.75                      # the warm-up is by steps
+    assert lr_factor(1, 4, 100, time_progress=0.1) == 0.5                        # warm-up: steps ahead
+    assert lr_factor(1, 4, 100, time_progress=0.15) == pytest.approx(0.75)       # warm-up: time ahead
+    assert lr_factor(1, 4, 100, time_progress=0.2) == pytest.approx(1.0)         # a fifth of the time ends it
+    assert lr_factor(50, 4, 100, time_progress=0.2) == pytest.approx(lr_factor(50, 4, 100))
 
 
 def test_the_clock_decays_the_rate_and_stops_the_run(data_dir, tmp_path):
