@@ -121,7 +121,9 @@ def _check_run_folder(out: Path, photo_folders: list[Path], init: Path | None) -
 
 
 def _run_with_progress(trainer) -> None:
-    """Rank 0 shows a progress bar (loss, training PSNR, images/s at each logging step) on a terminal."""
+    """Rank 0 shows a progress bar (loss, training PSNR, images/s at each logging step) on a terminal. Under
+    --time-limit the bar runs in thousandths of the run, by steps or by time, whichever is further along (as the
+    learning rate does), so that its estimate of the time left is the run's."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -132,20 +134,27 @@ def _run_with_progress(trainer) -> None:
     if not stderr_is_terminal():
         trainer.run()
     else:
-        with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        steps, timed = trainer.options.steps, trainer.budget.limit is not None
+
+        def done(step: int) -> int:
+            return round(1000 * max(step / steps, trainer.time_progress)) if timed else step
+
+        count = TextColumn("step {task.fields[step]}") if timed else MofNCompleteColumn()
+        with Progress(TextColumn("[bold]train"), BarColumn(), count, TextColumn("{task.fields[info]}"),
                       TimeRemainingColumn(), console=console) as progress:
-            task = progress.add_task("train", total=trainer.options.steps, completed=trainer.step, info="")
+            task = progress.add_task("train", total=1000 if timed else steps, completed=done(trainer.step),
+                                     step=trainer.step, info="")
 
             def update(step: int, record: dict | None) -> None:
                 info = {}
                 if record is not None and "loss" in record:
                     info["info"] = (f"loss {record['loss']:.3f}  psnr {record['psnr_stage2']:.2f}  "
                                     f"{record['images_per_s']:.1f} img/s")
-                progress.update(task, completed=step, **info)
+                progress.update(task, completed=done(step), step=step, **info)
 
             trainer.run(update)
     stopped = ""
     if trainer.stopped_by_time:
         from sscn.train.budget import format_duration
-        stopped = f" (the time limit: {format_duration(trainer.budget.spent())} of training)"
+        stopped = f" (the time limit, {format_duration(trainer.budget.limit)})"
     console.print(f"trained to step {trainer.step}{stopped}; weights in {trainer.out / 'model.safetensors'}")

@@ -95,7 +95,7 @@ class TestCLI:
         result = run_sscn("train", data_dir, "--out", out, "--config", "tiny", "--steps", "100000", "--batch-size", "2",
                           "--size", "32", "--device", "cpu", "--time-limit", "3s", "--log-every", "1000")
         assert result.returncode == 0, result.stderr
-        assert "(the time limit: " in result.stderr and "of training)" in result.stderr
+        assert "(the time limit, 3s); weights in" in result.stderr
         step = int(read_checkpoint(out / "model.safetensors")[2]["step"])
         assert 1 <= step < 100000
         assert json.loads((out / "options.json").read_text())["time_limit"] == 3.0
