@@ -80,10 +80,10 @@ class Trainer:
                              "or choose another --out")
         state = load_state(state_path) if options.resume else None
         self.budget = TimeBudget(options.time_limit, float(state.get("trained_seconds", 0.0)) if state else 0.0)
-        if self.budget.fraction(self.budget.spent_before) >= 1.0:
+        self.time_progress = self.budget.fraction(self.budget.spent_before)   # the schedule's share of the time
+        if self.time_progress >= 1.0:
             raise ValueError(f"{state_path}: the run has trained for {format_duration(self.budget.spent_before)}, "
                              f"its whole --time-limit; pass a longer one to continue it")
-        self.time_progress = self.budget.fraction(self.budget.spent_before)   # the schedule's share of the time
         self.stopped_by_time = False
 
         self.ddp = setup_distributed(resolve_device(options.device).type)
