@@ -1,7 +1,7 @@
 """Images in and out of sscn, one home for the CLI, evaluation, training and library users alike.
 
-- Which files are photos and videos (`IMAGE_SUFFIXES`, `VIDEO_SUFFIXES`): what `sscn colorize DIR`,
-  `sscn evaluate DIR` and `sscn train DIR` look for.
+- Which files are photos and videos (`IMAGE_SUFFIXES`, `VIDEO_SUFFIXES`) is kept in `sscn.constants` (torch-free,
+  for the command line): what `sscn colorize DIR`, `sscn evaluate DIR` and `sscn train DIR` look for.
 - The one decoder of image files (`read_image`): whatever Pillow opens (any suffix), the EXIF orientation
   applied, gray sources as (1, H, W), colour as (3, H, W); 8-bit as uint8, 16-bit grayscale as float32 in
   [0, 1] so no precision is lost before Lab; alpha kept aside; sizes checked against `max_pixels` from the
@@ -21,15 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
-                            ".pgm", ".pnm"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
-                            ".ts", ".mts", ".m2ts", ".3gp", ".ogv"})
-# Peak memory grows by about 25 bytes a pixel of the largest image in a batch (the decoded input, its
-# full-resolution L, the upsampled ab, the RGB output and the PNG encoder's buffers) over the model's own
-# (under 1 GB on the CPU); the default of 100 Mpx (12000 x 8000) peaks near 3.5 GB.
-DEFAULT_MAX_PIXELS = 100_000_000
-LARGEST_MAX_PIXELS = 1_000_000_000
+from sscn.constants import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
+
 _GRAY_MODES = {"1", "L", "LA", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 

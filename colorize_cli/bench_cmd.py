@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from sscn.tools.benchmark import MODES
+from sscn.constants import ATTENTION_MODES
 from sscn.models.config import CONFIGS
 
 from .bench_tables import markdown, print_tables
@@ -41,7 +41,8 @@ def bench(
         "--config", help=f"Time a randomly initialised model of this size ({choices(CONFIGS)}) instead of "
                          "loading weights: timings do not depend on weight values.")] = None,
     modes: Annotated[str, typer.Option(
-        "--modes", help=f"Attention modes to time, comma-separated: {choices(MODES)} or several.")] = ",".join(MODES),
+        "--modes", help=f"Attention modes to time, comma-separated: {choices(ATTENTION_MODES)} or "
+                        "several.")] = ",".join(ATTENTION_MODES),
     runs: Annotated[Optional[int], optional(
         "--runs", help="Timed runs per measurement, median reported (default: 10 on CUDA, 3 on the CPU).")] = None,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs before each measurement.")] = 2,
@@ -179,9 +180,9 @@ def _parse_sizes(text: str) -> list[int]:
 
 def _parse_modes(text: str) -> list[str]:
     modes = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [mode for mode in modes if mode not in MODES]
+    unknown = [mode for mode in modes if mode not in ATTENTION_MODES]
     if not modes or unknown:
-        raise CLIError(f"--modes {text!r}: choose {choices([*MODES, ','.join(MODES)])}")
+        raise CLIError(f"--modes {text!r}: choose {choices([*ATTENTION_MODES, ','.join(ATTENTION_MODES)])}")
     return list(dict.fromkeys(modes))
 
 

@@ -6,8 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sscn.models.library import DESCRIPTORS
-from sscn.models.references import BUDGETS
+from sscn.constants import BUDGETS, DESCRIPTORS
 
 from .errors import CLIError, reported_errors
 from .options import choices, optional

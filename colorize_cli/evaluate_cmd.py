@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from typer.models import Context
 
-from sscn.train.methods import METHODS
+from sscn.constants import METHODS
 
 from . import evaluate_inputs as inputs
 from . import evaluate_runs as runs

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def photo_paths(source: Path, limit: int | None) -> list[Path]:
     """One photo, or a folder's photos searched recursively (sorted by path), at most `limit`."""
-    from sscn.images import IMAGE_SUFFIXES
+    from sscn.constants import IMAGE_SUFFIXES
     from sscn.train.data import find_photos
 
     if source.is_file():

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sscn.images import IMAGE_SUFFIXES, ImageError, read_image
+from sscn.constants import IMAGE_SUFFIXES
+from sscn.images import ImageError, read_image
 from sscn.models import Colorizer
 from sscn.models.library import ReferenceIndex
 

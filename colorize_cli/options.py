@@ -10,8 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from sscn.models.runtime import PRECISIONS
-from sscn.models.upsample import UPSAMPLERS
+from sscn.constants import PRECISIONS, UPSAMPLERS
 
 
 def flag(*names: str, help: str) -> Any:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from sscn.images import IMAGE_SUFFIXES, image_to_float, read_image
+from sscn.constants import IMAGE_SUFFIXES
+from sscn.images import image_to_float, read_image
 from sscn.models.palette import check_weights, dominant_colors, parse_hex_color
 
 RGB = tuple[int, int, int]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from sscn.images import DEFAULT_MAX_PIXELS
+from sscn.constants import DEFAULT_MAX_PIXELS
 
 from .errors import CLIError, warn
 from .options import Debug, Device, Precision, Upsample, Weights, flag, optional

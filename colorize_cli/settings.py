@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sscn.images import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
+from sscn.constants import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
 from sscn.models.checkpoint import default_weights_path
 from sscn.models.outputs import protect, remove_stale_parts
 from sscn.models.runtime import resolve_device, resolve_precision, working_size

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sscn.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from sscn.constants import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from sscn.models.outputs import check_folder, check_output, protect
 
 from .errors import CLIError

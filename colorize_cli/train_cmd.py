@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from sscn.constants import TRAIN_PRECISIONS
 from sscn.models.config import CONFIGS, ENCODERS
-from sscn.train.run_setup import TRAIN_PRECISIONS
 
 from .errors import CLIError, reported_errors, stderr_is_terminal
 from .options import Debug, Device, choices, flag
@@ -105,7 +105,7 @@ def _check_run_folder(out: Path, photo_folders: list[Path], init: Path | None) -
     """The run folder may not be (or be inside) a photo folder, whose next run would train on its previews,
     and none of the files a run writes may be an input: the photos or the --init weights."""
     from sscn.models.outputs import check_output, protect
-    from sscn.images import IMAGE_SUFFIXES
+    from sscn.constants import IMAGE_SUFFIXES
     from sscn.train.run_setup import RUN_FILES
 
     run_folder = os.path.realpath(out)

@@ -18,16 +18,34 @@ Module map (paper sections / equations):
 
 FLOP counts and timings live in sscn.tools (tools/flops.py, tools/benchmark.py).
 """
-from .checkpoint import CheckpointError, default_weights_path, load_checkpoint, read_checkpoint, save_checkpoint
-from .colorizer import ColorizeResult, Colorizer
-from .config import CONFIGS, SSCNConfig, get_config
-from .library import Match, ReferenceIndex
-from .references import Reference
-from .runtime import resolve_device
-from .sscn import SSCN, ReferenceEncoding, SSCNOutput
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sscn.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .checkpoint import CheckpointError, default_weights_path, load_checkpoint, read_checkpoint, save_checkpoint
+    from .colorizer import ColorizeResult, Colorizer
+    from .config import CONFIGS, SSCNConfig, get_config
+    from .library import Match, ReferenceIndex
+    from .references import Reference
+    from .runtime import resolve_device
+    from .sscn import SSCN, ReferenceEncoding, SSCNOutput
 
 __all__ = [
     "CONFIGS", "CheckpointError", "ColorizeResult", "Colorizer", "Match", "Reference", "ReferenceEncoding",
     "ReferenceIndex", "SSCN", "SSCNConfig", "SSCNOutput", "default_weights_path", "get_config", "load_checkpoint",
     "read_checkpoint", "resolve_device", "save_checkpoint",
 ]
+# imported on first use (sscn.lazy): the command line reads config.py's names without loading torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **dict.fromkeys(("CheckpointError", "default_weights_path", "load_checkpoint", "read_checkpoint",
+                     "save_checkpoint"), ".checkpoint"),
+    **dict.fromkeys(("ColorizeResult", "Colorizer"), ".colorizer"),
+    **dict.fromkeys(("CONFIGS", "SSCNConfig", "get_config"), ".config"),
+    **dict.fromkeys(("Match", "ReferenceIndex"), ".library"),
+    "Reference": ".references",
+    "resolve_device": ".runtime",
+    **dict.fromkeys(("SSCN", "ReferenceEncoding", "SSCNOutput"), ".sscn"),
+})

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from sscn.constants import DESCRIPTORS
+
 from .ldt import correspondence_features
 from .outputs import atomic_write
 
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
     from .colorizer import Colorizer
     from .sscn import SSCN
 
-DESCRIPTORS = ("pooled", "cam")
 _CACHE_FORMAT = "sscn-reference-index-1"
 
 

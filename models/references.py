@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sscn.constants import BUDGETS
+
 from .ldt import check_selection, gather_positions, select_positions
 from .sscn import ReferenceEncoding
 
-BUDGETS = ("each", "shared")
 
 
 def check_budget(budget: str) -> None:

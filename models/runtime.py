@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .sscn import SSCN
+from sscn.constants import PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from .sscn import SSCN
 
 
 def resolve_device(device: str = "auto") -> torch.device:

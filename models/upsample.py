@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-UPSAMPLERS = ("guided", "bilinear")
+from sscn.constants import UPSAMPLERS
+
 # Window radius (working pixels) and regulariser (guide as L / 100) of the guided filter, chosen on the
 # full-resolution protocol of `sscn evaluate --full-size` (README, "Full resolution").
 GUIDE_RADIUS = 2

@@ -20,9 +20,9 @@ import torch
 from sscn.models.colorizer import Colorizer
 from sscn.models.sscn import SSCN
 
-from .flops import count_flops
+from sscn.constants import ATTENTION_MODES
 
-MODES = ("sparse", "dense")
+from .flops import count_flops
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s for bf16 / fp16, from the vendors' data sheets.
 # Names are matched in order, so the more specific come first. fp32 is left out: whether convolutions and
@@ -116,7 +116,7 @@ def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 
             device: str = "auto", precision: str = "auto", k: int | None = None,
             r: int | None = None, compile: bool = False) -> Timing:
     """One measurement: `model` at `size`² in `mode`, a cached reference, `runs` timed batches."""
-    if mode not in MODES:
+    if mode not in ATTENTION_MODES:
         raise ValueError(f"unknown attention mode {mode!r}; choose sparse or dense")
     if runs < 1 or warmup < 0 or batch_size < 1:
         raise ValueError(f"need runs >= 1, warmup >= 0 and batch size >= 1 (got {runs}, {warmup}, {batch_size})")
@@ -151,7 +151,8 @@ def measure(model: SSCN, size: int, mode: str, batch_size: int = 1, runs: int = 
                   compile_seconds=all_seconds[0] if compile else None, precision=colorizer.precision)
 
 
-def benchmark(model: SSCN, sizes: list[int], modes: tuple[str, ...] = MODES, precisions: tuple[str, ...] = ("auto",),
+def benchmark(model: SSCN, sizes: list[int], modes: tuple[str, ...] = ATTENTION_MODES,
+              precisions: tuple[str, ...] = ("auto",),
               *, on_result: Callable[[Timing], None] | None = None, **options) -> list[Timing]:
     """`measure` for every size (ascending, so the CPU's peak RSS grows with the work), mode and precision; the
     precisions of one size and mode are measured back to back, so their ratio holds on a busy machine."""

@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from sscn.constants import BASELINE_METHODS
 from sscn.models.color import rgb_to_lab
 
 WELSH_SAMPLES = 200
@@ -107,4 +108,4 @@ def welsh(lightness: torch.Tensor, reference: torch.Tensor, seeds: list[int],
     return ab.view(batch, 2, *lightness.shape[-2:])
 
 
-BASELINES = {"reinhard": reinhard, "welsh": welsh, "copy-gray": copy_gray}
+BASELINES = dict(zip(BASELINE_METHODS, (reinhard, welsh, copy_gray), strict=True))

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from sscn.images import IMAGE_SUFFIXES, read_image, to_uint8
+from sscn.constants import IMAGE_SUFFIXES
+from sscn.images import read_image, to_uint8
 
 IN_MEMORY_BYTES = 4 << 30       # datasets smaller than this (decoded) are held in host memory ...
 GPU_MEMORY_SHARE = 0.25         # ... and on the GPU when they take less than this share of its free memory

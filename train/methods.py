@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from sscn.constants import METHODS, NETWORK_METHODS
 from sscn.models.checkpoint import default_weights_path, load_checkpoint
 from sscn.models.color import lab_to_rgb_keep_lightness, rgb_to_lab
 from sscn.models.colorizer import Colorizer
@@ -30,8 +31,8 @@ from sscn.models.upsample import UPSAMPLERS
 from .baselines import BASELINES
 from .metrics import ab_histogram, colorfulness_ratio, intersect, mean_delta_e00, psnr, ssim
 
-NETWORK_KINDS = {"sscn": "sparse", "dense": "dense", "stage1": "stage1"}
-METHODS = (*NETWORK_KINDS, *BASELINES)
+# method -> the attention the network runs with
+NETWORK_KINDS = dict(zip(NETWORK_METHODS, ("sparse", "dense", "stage1"), strict=True))
 METRICS = ("psnr", "ssim", "his", "de00", "colorfulness_ratio")
 
 

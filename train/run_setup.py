@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from sscn.constants import TRAIN_PRECISIONS
 from sscn.images import to_uint8
 from sscn.models.checkpoint import load_checkpoint
 from sscn.models.config import get_config
@@ -79,9 +80,6 @@ def pick_device(requested: str, ddp: Distributed) -> torch.device:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", ddp.local_rank)
     return device
-
-
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 # The files of a run folder besides previews/ (written by rank 0)

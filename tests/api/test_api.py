@@ -136,3 +136,28 @@ def test_one_import_name(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[True, True, True, True]"
+
+
+def test_command_line_starts_without_torch(tmp_path):
+    """`sscn --help` and argument errors do not wait for torch (about 3 s): the command line's modules read their
+    choices from `sscn.constants`, and `sscn` / `sscn.models` import their names on first use."""
+    probe = ("import sys; import sscn.cli.app, sscn.models\n"
+             "print(sorted(name for name in ('torch', 'numpy', 'sscn.images') if name in sys.modules))\n"
+             "sscn.models.CONFIGS; print('torch' in sys.modules)\n"
+             "sscn.Colorizer; sscn.images.read_image; print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "False", "True"]
+
+
+def test_lazy_names_resolve_like_eager_imports():
+    import sscn.models
+    from sscn.models import colorizer, config
+
+    assert all(getattr(sscn, name) is not None for name in sscn.__all__)
+    assert set(sscn.__all__) <= set(dir(sscn)) and set(sscn.models.__all__) <= set(dir(sscn.models))
+    assert sscn.Colorizer is colorizer.Colorizer and sscn.models.CONFIGS is config.CONFIGS
+    with pytest.raises(AttributeError, match="module 'sscn' has no attribute 'nope'"):
+        sscn.nope
+    with pytest.raises(AttributeError, match="module 'sscn.models' has no attribute 'nope'"):
+        sscn.models.nope

@@ -12,7 +12,7 @@ import typer
 
 from sscn.cli.app import app
 from sscn.cli.run_options import RunOptions
-from sscn.tools.benchmark import MODES
+from sscn.constants import ATTENTION_MODES
 from sscn.models.runtime import PRECISIONS
 from sscn.models.config import CONFIGS, ENCODERS
 from sscn.models.library import DESCRIPTORS
@@ -50,7 +50,7 @@ def test_colorize_and_palette_declare_one_option_set():
     ("colorize", "precision", PRECISIONS), ("colorize", "upsample", UPSAMPLERS), ("palette", "precision", PRECISIONS),
     ("colorize", "ref_budget", BUDGETS), ("colorize", "match_by", DESCRIPTORS),
     ("evaluate", "precision", PRECISIONS), ("evaluate", "upsample", UPSAMPLERS), ("evaluate", "methods", METHODS),
-    ("bench", "precision", PRECISIONS), ("bench", "config", CONFIGS), ("bench", "modes", MODES),
+    ("bench", "precision", PRECISIONS), ("bench", "config", CONFIGS), ("bench", "modes", ATTENTION_MODES),
     ("train", "precision", TRAIN_PRECISIONS), ("train", "config", CONFIGS), ("train", "encoder", ENCODERS),
 ])
 def test_help_names_the_registrys_choices(command, option, registry):
@@ -60,7 +60,7 @@ def test_help_names_the_registrys_choices(command, option, registry):
 
 def test_defaults_follow_the_registries():
     assert _params("evaluate")["methods"].default == ",".join(METHODS)
-    assert _params("bench")["modes"].default == ",".join(MODES)
+    assert _params("bench")["modes"].default == ",".join(ATTENTION_MODES)
 
 
 def test_old_spellings_are_hidden(run_sscn):
