@@ -1,6 +1,6 @@
 """Images in and out of sscn, one home for the CLI, evaluation, training and library users alike.
 
-- Which files are photos and videos (`IMAGE_SUFFIXES`, `VIDEO_SUFFIXES`) is kept in `sscn.constants` (torch-free,
+- Which files are photos and videos (`IMAGE_SUFFIXES`, `VIDEO_SUFFIXES`, defined in the torch-free `sscn.constants`
   for the command line): what `sscn colorize DIR`, `sscn evaluate DIR` and `sscn train DIR` look for.
 - The one decoder of image files (`read_image`): whatever Pillow opens (any suffix), the EXIF orientation
   applied, gray sources as (1, H, W), colour as (3, H, W); 8-bit as uint8, 16-bit grayscale as float32 in
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from sscn.constants import DEFAULT_MAX_PIXELS, LARGEST_MAX_PIXELS
+# the suffixes are re-exported: `sscn.images.IMAGE_SUFFIXES` / `VIDEO_SUFFIXES` were public before they moved
+from sscn.constants import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, LARGEST_MAX_PIXELS, VIDEO_SUFFIXES  # noqa: F401
 
 _GRAY_MODES = {"1", "L", "LA", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}

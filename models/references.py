@@ -29,7 +29,6 @@ from .ldt import check_selection, gather_positions, select_positions
 from .sscn import ReferenceEncoding
 
 
-
 def check_budget(budget: str) -> None:
     if budget not in BUDGETS:
         raise ValueError(f"unknown reference budget {budget!r}; choose one of {', '.join(BUDGETS)}")
