@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from sscn.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from sscn.images import ImageError, read_image
+    from sscn.image_files import ImageError
+    from sscn.images import read_image
     from sscn.models.colorizer import ColorizeResult, Colorizer
     from sscn.models.references import Reference
     from sscn.quick import colorize
 
 __all__ = ["ColorizeResult", "Colorizer", "ImageError", "Reference", "colorize", "read_image"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "ColorizeResult": "sscn.models.colorizer", "Colorizer": "sscn.models.colorizer", "ImageError": "sscn.images",
+    "ColorizeResult": "sscn.models.colorizer", "Colorizer": "sscn.models.colorizer", "ImageError": "sscn.image_files",
     "Reference": "sscn.models.references", "colorize": "sscn.quick", "read_image": "sscn.images",
 })

@@ -23,15 +23,12 @@ from PIL import Image, ImageOps
 
 # the suffixes are re-exported: `sscn.images.IMAGE_SUFFIXES` / `VIDEO_SUFFIXES` were public before they moved
 from sscn.constants import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, LARGEST_MAX_PIXELS, VIDEO_SUFFIXES  # noqa: F401
+from sscn.image_files import ImageError, check_image_file
 
 _GRAY_MODES = {"1", "L", "LA", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 ImageInput = Union[Image.Image, np.ndarray, torch.Tensor, str, Path]
-
-
-class ImageError(ValueError):
-    """An input image that cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -63,8 +60,7 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictur
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < LARGEST_MAX_PIXELS:
         Image.MAX_IMAGE_PIXELS = LARGEST_MAX_PIXELS
     try:
-        if path.stat().st_size == 0:
-            raise ImageError(f"{path}: empty file (0 bytes)")
+        check_image_file(path)
         with Image.open(path) as image:
             check_dimensions(path, *image.size, max_pixels)
             image.load()
@@ -72,10 +68,6 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictur
             return picture_from_pil(image, path)
     except ImageError:
         raise
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image") from None
     except PermissionError:
         raise ImageError(f"{path}: cannot read (permission denied)") from None
     except Image.UnidentifiedImageError:

@@ -86,19 +86,36 @@ def colorize(
             raise CLIError(f"--ref-budget must be one of {', '.join(BUDGETS)} (got {ref_budget!r})")
         if match_by not in DESCRIPTORS:
             raise CLIError(f"--match-by must be one of {', '.join(DESCRIPTORS)} (got {match_by!r})")
-        from sscn.images import ImageError, read_image
-        from .library_match import LibrarySettings, library_photos
-        from .runner import Group, load_colorizer
-        from .shots import parse_reference, shot_group, timed_choice
+        from sscn.image_files import ImageError, check_image_file
+
+        from .reference_specs import parse_reference
         from .targets import check_outputs, plan_pairs, read_pairs
 
-        library = LibrarySettings(ref_count, ref_budget, match_by)
-        colorizer = None        # loaded by the run, or before it when targets are matched to a library
-        settings = run.settings()
-        on_ray = run.ray_settings()
+        # targets, outputs and reference files first: they need no model (nor torch), so a mistyped path fails
+        # at once
+        timed = [parse_reference(spec) for spec in ref or []]
         if pairs is not None:
             rows = read_pairs(pairs)
             jobs = plan_pairs(pairs, rows, run.out, run.frames)
+        else:
+            jobs = run.jobs()
+        for path, _ in timed:
+            try:
+                check_image_file(path)
+            except ImageError as error:
+                raise CLIError(f"reference {error}") from None
+        settings = run.settings()
+        on_ray = run.ray_settings()
+
+        from sscn.images import read_image
+
+        from .library_match import LibrarySettings, library_photos
+        from .runner import Group, load_colorizer
+        from .shots import shot_group, timed_choice
+
+        library = LibrarySettings(ref_count, ref_budget, match_by)
+        colorizer = None        # loaded by the run, or before it when targets are matched to a library
+        if pairs is not None:
             check_outputs(jobs, [pairs, settings.weights, *(row.reference for row in rows)])
             by_reference: dict[Path, list] = {}
             for job in jobs:
@@ -115,14 +132,11 @@ def colorize(
         elif ref_dir is not None:
             _refuse_on_ray(on_ray, "--ref-dir")
             photos = library_photos(ref_dir)
-            jobs = run.jobs()
             check_outputs(jobs, [*photos, settings.weights])
             colorizer = load_colorizer(settings)
             groups = _library_groups(colorizer, {ref_dir: jobs}, library, shot_threshold)
         else:
-            timed = [parse_reference(spec) for spec in ref]
             paths = [path for path, _ in timed]
-            jobs = run.jobs()
             check_outputs(jobs, [*paths, settings.weights])
             try:
                 references = [read_image(path, settings.max_pixels).pixels for path in paths]

@@ -13,8 +13,8 @@ from PIL import Image
 from sscn.images import to_uint8
 from sscn.models.outputs import atomic_write
 
-WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
-                 ".tiff": "TIFF", ".bmp": "BMP"}
+from .formats import output_format
+
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 _SAVE_OPTIONS = {
     "PNG": {"compress_level": 1},  # lossless either way; level 1 writes several times faster than 6
@@ -23,15 +23,6 @@ _SAVE_OPTIONS = {
     "TIFF": {"compression": "tiff_deflate"},
     "BMP": {},
 }
-
-
-def output_format(path: Path) -> str:
-    """Pillow format name for an output path, from its suffix; ValueError for suffixes not written."""
-    try:
-        return WRITE_FORMATS[path.suffix.lower()]
-    except KeyError:
-        raise ValueError(f"{path}: cannot write images with suffix {path.suffix or '(none)'!r}; use one of "
-                         f"{', '.join(sorted(WRITE_FORMATS))}") from None
 
 
 def write_image(path: Path, rgb: torch.Tensor, alpha: torch.Tensor | None = None,

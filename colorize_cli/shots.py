@@ -8,7 +8,6 @@ so their selection is the same (no flicker from re-sampling) as for a whole vide
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,23 +28,6 @@ from .video import FrameReader, VideoError, VideoInfo, probe
 
 HISTOGRAM_BINS = 64
 THUMBNAIL_WIDTH = 64
-_TIME = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?)$")     # [[HH:]MM:]SS[.s]
-
-
-def parse_reference(spec: str) -> tuple[Path, float | None]:
-    """`FILE` or `FILE@TIME` (TIME: seconds, MM:SS or HH:MM:SS, with decimals) -> (path, seconds or None).
-    A file whose own name holds an '@' is taken whole when it exists."""
-    if "@" not in spec or Path(spec).exists():
-        return Path(spec), None
-    name, _, time = spec.rpartition("@")
-    match = _TIME.match(time)
-    if not name or not match:
-        raise CLIError(f"--ref {spec}: bad time {time!r} (use seconds, MM:SS or HH:MM:SS, "
-                       f"e.g. {name or 'a.jpg'}@01:23.5)")
-    hours, minutes, seconds = match.groups()
-    if minutes is not None and float(seconds) >= 60:
-        raise CLIError(f"--ref {spec}: bad time {time!r} (seconds must be below 60 after a colon)")
-    return Path(name), int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
 
 
 def lightness_histogram(frame: torch.Tensor) -> torch.Tensor:

@@ -23,8 +23,7 @@ from sscn.constants import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from sscn.models.outputs import check_folder, check_output, protect
 
 from .errors import CLIError
-from .images import WRITE_FORMATS, output_format
-from .video import VIDEO_OUTPUT_FORMATS
+from .formats import VIDEO_OUTPUT_FORMATS, WRITE_FORMATS, output_format
 
 OUTPUT_TAG = "_color"
 IMAGE_OUTPUT_SUFFIX = ".png"
@@ -81,6 +80,10 @@ def discover(names: list[str], recursive: bool, exclude: list[Path], stdin: Iter
                 targets.append(Target(file, prefix / inner, default_dir / inner))
         else:
             loose.append(path)
+    if loose and not targets and not any(os.path.lexists(p) for p in loose):
+        # nothing to do but report: fail before the model loads (a missing file among others is that item's failure)
+        raise CLIError(f"{loose[0]}: no such file" if len(loose) == 1
+                       else f"none of the targets exist: {', '.join(map(str, loose))}")
     if loose:
         parents = [os.path.dirname(os.path.abspath(p)) for p in loose]
         root = os.path.commonpath(parents)

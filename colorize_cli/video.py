@@ -22,9 +22,6 @@ import torch
 
 from .video_info import VideoError, VideoInfo, last_line, parse_ffmpeg_report, parse_ffprobe_json
 
-# output suffix -> ffmpeg muxer
-VIDEO_OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-                        ".avi": "avi"}
 # audio codecs each muxer takes as they are; others are re-encoded with the fallback encoder
 _AUDIO_COPY = {
     "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},

@@ -12,10 +12,11 @@ from sscn.models.colorizer import batched
 from sscn.models.outputs import atomic_write
 
 from .errors import item_error
+from .formats import VIDEO_OUTPUT_FORMATS
 from .frames import FRAME_NAME, claim_frames_folder, remove_frames_after
 from .images import write_image
 from .targets import Job
-from .video import VIDEO_OUTPUT_FORMATS, FrameReader, FrameWriter, VideoError, VideoInfo, probe, stop_all
+from .video import FrameReader, FrameWriter, VideoError, VideoInfo, probe, stop_all
 from .window import Window, prefetch
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ import sscn
 from sscn.images import as_pixels, read_image
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 SIZE = 64
 
 
@@ -148,6 +149,29 @@ def test_command_line_starts_without_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", "False", "True"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["absent.jpg", "--ref", "{data}/campus2.jpg"], "absent.jpg: no such file"),
+    (["a.jpg", "b.png", "--ref", "{data}/campus2.jpg"], "none of the targets exist: a.jpg, b.png"),
+    (["{data}/campus1.jpg", "--ref", "absent.jpg"], "reference absent.jpg: no such file"),
+    (["{data}/campus1.jpg", "--ref", "{data}"], "reference {data}: is a folder, not an image"),
+    (["{data}/campus1.jpg", "--ref", "x.jpg@1:99"], "--ref x.jpg@1:99: bad time '1:99'"),
+])
+def test_missing_files_are_reported_before_torch_loads(tmp_path, args, message):
+    """A mistyped target or reference fails in a fraction of a second: targets, outputs and reference files are
+    checked before the model (and torch) is loaded."""
+    args = [arg.format(data=DATA) for arg in args]
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('torch' in sys.modules))\n"
+             f"sys.argv = ['sscn', 'colorize', *{args!r}]\n"
+             "from sscn.cli.app import app\n"
+             "app()\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"sscn: error: {message.format(data=DATA)}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout.strip() == "False"
 
 
 def test_lazy_names_resolve_like_eager_imports():

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from sscn.cli.errors import CLIError
-from sscn.cli.shots import detect_shots, lightness_histogram, parse_reference, shot_starts
+from sscn.cli.reference_specs import parse_reference
+from sscn.cli.shots import detect_shots, lightness_histogram, shot_starts
 from sscn.cli.video import ffmpeg_exe, probe
 
 CUT = 12        # first frame (0-based) of the second shot
