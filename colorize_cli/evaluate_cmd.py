@@ -12,12 +12,12 @@ from typing import Annotated, Optional
 import typer
 from typer.models import Context
 
-from sscn.constants import METHODS
+from sscn.constants import METHODS, UPSAMPLERS
 
 from . import evaluate_inputs as inputs
 from . import evaluate_runs as runs
 from .errors import EXIT_FAILED_ITEMS, CLIError, fail, reported_errors, warn
-from .options import Command, Debug, Device, Precision, Upsample, Weights, choices, flag
+from .options import Command, Debug, Device, Precision, Upsample, Weights, check_seed, choices, flag
 
 DEFAULT_GAPS = "1s,3s,6s"
 
@@ -94,13 +94,19 @@ def evaluate(
       sscn evaluate clip.mp4 --keyframe 1s --gaps 1,1s,3s,6s --json-out clip.json
     """
     with reported_errors(debug):
+        # the input and the options that go with it first: they need no model (nor torch), so a mistyped path
+        # fails at once
+        mode = _mode(source, pairs)
+        _check_mode_options(mode, ref, keyframe, gaps, root)
+        check_seed(seed)
+        if upsample not in UPSAMPLERS:
+            raise CLIError(f"--upsample {upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
+
         from sscn.models.checkpoint import default_weights_path
         from sscn.models.runtime import resolve_device, resolve_precision
-        from sscn.models.upsample import UPSAMPLERS
         from sscn.train import evaluate as bench
         from sscn.train import methods as rows
 
-        from .settings import check_seed
         from .targets import check_outputs
 
         names = [name.strip() for name in methods.split(",") if name.strip()]
@@ -109,8 +115,6 @@ def evaluate(
             if full_size < size:
                 raise CLIError(f"--full-size must be at least --size ({size}), got {full_size}")
             specs = rows.with_upsamplers(specs)
-        if upsample not in UPSAMPLERS:
-            raise CLIError(f"--upsample {upsample!r}: choose one of {', '.join(UPSAMPLERS)}")
         gates = [(metric, threshold) for metric, threshold in (("psnr", min_psnr), ("de00", max_de00))
                  if threshold is not None]
         if gates and gate_method not in [spec.name for spec in specs]:
@@ -120,9 +124,6 @@ def evaluate(
             raise CLIError(f"--batch-size must be at least 1 (got {batch_size})")
         if limit is not None and limit < 1:
             raise CLIError(f"--limit must be at least 1 (got {limit})")
-        mode = _mode(source, pairs)
-        _check_mode_options(mode, ref, keyframe, gaps, root)
-        check_seed(seed)
         torch_device = resolve_device(device)
         precision = resolve_precision(precision, torch_device)
         if full_size is not None and mode != "photos":

@@ -12,6 +12,10 @@ from typer.core import TyperCommand, TyperGroup
 
 from sscn.constants import PRECISIONS, UPSAMPLERS
 
+from .errors import CLIError
+
+MAX_SEED = 2**64 - 1        # torch.Generator's seeds are 64-bit
+
 
 def flag(*names: str, help: str) -> Any:
     """An on/off option (annotate a bool with it), shown in --help without a `<bool>` value it does not take."""
@@ -68,3 +72,8 @@ Upsample = Annotated[str, typer.Option(
 Weights = Annotated[Optional[Path], optional(
     "--weights", help="Model weights (.safetensors; default: the shipped model).")]
 Debug = Annotated[bool, flag("--debug", help="Show the traceback of any error (and stop at a failed item).")]
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise CLIError(f"--seed must be between 0 and 2**64-1 (got {seed})")

@@ -50,17 +50,19 @@ def palette(
             raise CLIError("give exactly one of --colors and --palette")
         if not run.targets and save_reference is None:
             raise CLIError("give one or more targets (files, folders, videos or -), or --save-reference PATH")
-        from sscn.models.runtime import working_size
+        from .targets import check_outputs
+
+        run, shares = _old_shares(run, shares)
+        jobs = run.jobs() if run.targets else []     # before torch and the model: a mistyped path fails at once
+        settings = run.settings()
+
         from sscn.models.palette import palette_image
+        from sscn.models.runtime import working_size
 
         from .images import write_image
         from .palettes import parse_colors, parse_weights, read_palette
         from .runner import Group
-        from .targets import check_outputs
 
-        run, shares = _old_shares(run, shares)
-        settings = run.settings()
-        jobs = run.jobs() if run.targets else []
         check_outputs(jobs, [palette_file, settings.weights],
                       {"--save-reference": save_reference} if save_reference else None)
         on_ray = run.ray_settings()

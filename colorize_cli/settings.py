@@ -13,9 +13,8 @@ from sscn.models.upsample import UPSAMPLERS
 
 from .errors import CLIError
 from .frames import check_frames_folder
+from .options import check_seed
 from .targets import Job
-
-MAX_SEED = 2**64 - 1        # torch.Generator's seeds are 64-bit
 
 
 @dataclass
@@ -67,11 +66,6 @@ class RunSettings:
         for job in jobs:
             if job.frames:
                 check_frames_folder(job.output, job.source, self.overwrite)
-
-
-def check_seed(seed: int) -> None:
-    if not 0 <= seed <= MAX_SEED:
-        raise CLIError(f"--seed must be between 0 and 2**64-1 (got {seed})")
 
 
 def _output_names(jobs: list[Job]) -> dict[Path, set[str]]:

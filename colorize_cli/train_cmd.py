@@ -11,7 +11,7 @@ from sscn.constants import TRAIN_PRECISIONS
 from sscn.models.config import CONFIGS, ENCODERS
 
 from .errors import CLIError, reported_errors, stderr_is_terminal
-from .options import Debug, Device, choices, flag
+from .options import Debug, Device, check_seed, choices, flag
 
 
 def train(
@@ -74,8 +74,6 @@ def train(
         from sscn.train.loop import Trainer
         from sscn.train.run_setup import TrainOptions
         from sscn.train.pairs import PairSettings
-
-        from .settings import check_seed
 
         check_seed(seed)
         time_limit_s = None if time_limit is None else parse_duration(time_limit)

@@ -152,19 +152,22 @@ def test_command_line_starts_without_torch(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["absent.jpg", "--ref", "{data}/campus2.jpg"], "absent.jpg: no such file"),
-    (["a.jpg", "b.png", "--ref", "{data}/campus2.jpg"], "none of the targets exist: a.jpg, b.png"),
-    (["{data}/campus1.jpg", "--ref", "absent.jpg"], "reference absent.jpg: no such file"),
-    (["{data}/campus1.jpg", "--ref", "{data}"], "reference {data}: is a folder, not an image"),
-    (["{data}/campus1.jpg", "--ref", "x.jpg@1:99"], "--ref x.jpg@1:99: bad time '1:99'"),
+    (["colorize", "absent.jpg", "--ref", "{data}/campus2.jpg"], "absent.jpg: no such file"),
+    (["colorize", "a.jpg", "b.png", "--ref", "{data}/campus2.jpg"], "none of the targets exist: a.jpg, b.png"),
+    (["colorize", "{data}/campus1.jpg", "--ref", "absent.jpg"], "reference absent.jpg: no such file"),
+    (["colorize", "{data}/campus1.jpg", "--ref", "{data}"], "reference {data}: is a folder, not an image"),
+    (["colorize", "{data}/campus1.jpg", "--ref", "x.jpg@1:99"], "--ref x.jpg@1:99: bad time '1:99'"),
+    (["palette", "absent.jpg", "--colors", "#264653,#e9c46a"], "absent.jpg: no such file"),
+    (["evaluate", "absent"], "absent: no such file or folder"),
+    (["evaluate", "{data}", "--seed", "-1"], "--seed must be between 0 and 2**64-1 (got -1)"),
 ])
-def test_missing_files_are_reported_before_torch_loads(tmp_path, args, message):
+def test_bad_paths_are_reported_before_torch_loads(tmp_path, args, message):
     """A mistyped target or reference fails in a fraction of a second: targets, outputs and reference files are
     checked before the model (and torch) is loaded."""
     args = [arg.format(data=DATA) for arg in args]
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print('torch' in sys.modules))\n"
-             f"sys.argv = ['sscn', 'colorize', *{args!r}]\n"
+             f"sys.argv = ['sscn', *{args!r}]\n"
              "from sscn.cli.app import app\n"
              "app()\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
