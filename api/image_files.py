@@ -19,9 +19,15 @@ def check_image_file(path: Path) -> None:
             raise ImageError(f"{path}: is a folder, not an image")
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{path}: cannot read (permission denied)") from None
-    except OSError as error:        # the file system's: a symlink loop, a name too long, an I/O error
-        raise ImageError(f"{path}: cannot read ({error.strerror})") from None
+    except OSError as error:
+        raise file_system_error(path, error) from None
+
+
+def file_system_error(path: Path, error: OSError) -> ImageError:
+    """The ImageError for an error of the file system (one with an errno: not found, permission, a symlink loop,
+    a name too long, an I/O error), as opposed to the decoder's."""
+    if isinstance(error, FileNotFoundError):
+        return ImageError(f"{path}: no such file")
+    if isinstance(error, PermissionError):
+        return ImageError(f"{path}: cannot read (permission denied)")
+    return ImageError(f"{path}: cannot read ({error.strerror})")

@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 
 # the suffixes are re-exported: `sscn.images.IMAGE_SUFFIXES` / `VIDEO_SUFFIXES` were public before they moved
 from sscn.constants import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, LARGEST_MAX_PIXELS, VIDEO_SUFFIXES  # noqa: F401
-from sscn.image_files import ImageError, check_image_file
+from sscn.image_files import ImageError, check_image_file, file_system_error
 
 _GRAY_MODES = {"1", "L", "LA", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -68,15 +68,13 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictur
             return picture_from_pil(image, path)
     except ImageError:
         raise
-    except PermissionError:
-        raise ImageError(f"{path}: cannot read (permission denied)") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"{path}: not an image (or a format that cannot be read)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path}: image too large (more than {megapixels(LARGEST_MAX_PIXELS)})") from None
     except OSError as error:
-        if error.errno is not None:     # the file system's (a symlink loop, an I/O error), not the decoder's
-            raise ImageError(f"{path}: cannot read ({error.strerror})") from None
+        if error.errno is not None:     # the file system's (permission, an I/O error), not the decoder's
+            raise file_system_error(path, error) from None
         raise ImageError(f"{path}: corrupt or truncated image ({error})") from None
     except Exception as error:  # decoders raise many types (OSError, SyntaxError, struct.error) on bad data
         raise ImageError(f"{path}: corrupt or truncated image ({error})") from None
